@@ -1,0 +1,42 @@
+// Converting a Hugging Face MobileLLM / LLaMA checkpoint folder into one mobilellm model file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mobilellm/config.hpp"
+
+namespace mobilellm {
+
+enum class OutputType { source, f32, f16, bf16 };
+
+struct ConvertOptions {
+  std::string input_dir;   // folder with config.json, weights, tokenizer
+  std::string output_path; // written atomically: temp file in the same folder, then rename
+  OutputType type = OutputType::source;  // `source`: keep each tensor's stored float type
+  std::optional<bool> layer_sharing;      // override what config.json says (or does not say)
+  std::optional<bool> embedding_sharing;  // override; must agree with the tensors present
+  std::string name;  // general.name; defaults to the folder's name
+  // Called as tensors are written: (tensors done, tensors total, bytes done, bytes total, name).
+  std::function<void(std::size_t, std::size_t, std::uint64_t, std::uint64_t, const std::string&)>
+      progress;
+};
+
+struct ConvertReport {
+  std::string output_path;
+  std::uint64_t file_size = 0;
+  std::size_t tensor_count = 0;
+  std::uint64_t parameter_count = 0;
+  ModelConfig config;
+  std::string weights_source;    // "model.safetensors", "model.safetensors.index.json (N shards)", ...
+  std::string tokenizer_source;  // "tokenizer.model" or "tokenizer.json"
+  std::string weight_type;       // "F32", "F16", "BF16"
+  std::vector<std::string> notes;  // decisions the converter made (e.g. how sharing was decided)
+};
+
+ConvertReport convert_checkpoint(const ConvertOptions& options);
+
+}  // namespace mobilellm

@@ -1,0 +1,9 @@
+// Umbrella header of the mobilellm C++ API.
+#pragma once
+
+#include "mobilellm/config.hpp"
+#include "mobilellm/convert.hpp"
+#include "mobilellm/error.hpp"
+#include "mobilellm/model_file.hpp"
+#include "mobilellm/version.hpp"
+#include "mobilellm/vocabulary.hpp"

@@ -1,0 +1,6 @@
+#pragma once
+
+namespace mobilellm {
+// The library's version, "MAJOR.MINOR.PATCH".
+const char* version() noexcept;
+}  // namespace mobilellm

@@ -1,0 +1,20 @@
+#include "mobilellm/model.hpp"
+
+#include <chrono>
+
+#include "mobilellm/tokenizer.hpp"
+
+namespace mobilellm {
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<Model> m(new Model());
+  m->file_ = ModelFile::open(path);
+  m->tokenizer_ = std::make_unique<const Tokenizer>(m->file_->vocab());
+  m->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return m;
+}
+
+Model::~Model() = default;
+
+}  // namespace mobilellm

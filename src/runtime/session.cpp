@@ -1,0 +1,84 @@
+#include "mobilellm/session.hpp"
+
+#include <string>
+
+#include "mobilellm/error.hpp"
+#include "runtime/transformer.hpp"
+
+namespace mobilellm {
+
+// Marks a session busy for the duration of a call; a second thread entering meanwhile is refused.
+class SessionGuard {
+ public:
+  explicit SessionGuard(Session& s) : s_(s) {
+    if (s_.busy_.exchange(true, std::memory_order_acquire))
+      throw Error(ErrorCode::busy,
+                  "Session used from two threads at once: a Session belongs to one thread at a time");
+  }
+  ~SessionGuard() { s_.busy_.store(false, std::memory_order_release); }
+  SessionGuard(const SessionGuard&) = delete;
+  SessionGuard& operator=(const SessionGuard&) = delete;
+
+ private:
+  Session& s_;
+};
+
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
+    : model_(std::move(model)) {
+  if (!model_) throw InvalidArgument("Session: no model");
+  const ModelConfig& c = model_->config();
+  const std::uint32_t ctx = options.context_length ? options.context_length : c.context_length;
+  if (ctx > c.context_length)
+    throw InvalidArgument("Session: context length " + std::to_string(ctx) +
+                          " exceeds the model's trained context of " +
+                          std::to_string(c.context_length));
+  transformer_ = std::make_unique<Transformer>(model_->file());
+  cache_ = std::make_unique<KvCache>(c, ctx);
+  scratch_ = std::make_unique<Scratch>();
+  logits_.resize(c.vocab_size);
+}
+
+Session::~Session() = default;
+
+std::uint32_t Session::context_length() const { return cache_->capacity(); }
+std::uint64_t Session::kv_cache_bytes() const { return cache_->bytes(); }
+
+void Session::reset() {
+  SessionGuard g(*this);
+  position_ = 0;
+}
+
+namespace {
+void check_fits(std::uint32_t position, std::size_t count, std::uint32_t capacity) {
+  if (count > capacity - position)
+    throw InvalidArgument(std::to_string(count) + " tokens do not fit in the context: " +
+                          std::to_string(position) + " of " + std::to_string(capacity) +
+                          " positions are used");
+}
+}  // namespace
+
+std::span<const float> Session::prefill(std::span<const std::int32_t> tokens) {
+  SessionGuard g(*this);
+  if (tokens.empty()) throw InvalidArgument("prefill: no tokens");
+  check_fits(position_, tokens.size(), cache_->capacity());
+  transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
+                        logits_.data(), false);
+  position_ += std::uint32_t(tokens.size());
+  return logits_;
+}
+
+std::span<const float> Session::decode_step(std::int32_t token) {
+  return prefill(std::span<const std::int32_t>(&token, 1));
+}
+
+void Session::evaluate(std::span<const std::int32_t> tokens, std::vector<float>& logits) {
+  SessionGuard g(*this);
+  check_fits(position_, tokens.size(), cache_->capacity());
+  logits.resize(tokens.size() * std::size_t(model_->config().vocab_size));
+  if (tokens.empty()) return;
+  transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
+                        logits.data(), true);
+  position_ += std::uint32_t(tokens.size());
+}
+
+}  // namespace mobilellm

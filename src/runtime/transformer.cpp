@@ -1,0 +1,215 @@
+// The forward pass of MobileLLM, from token ids to logits, in float32.
+//
+// Follow one token: its embedding row becomes the residual stream x. Each stored block is applied
+// once, or twice in a row with layer sharing (each application is its own attention layer with its
+// own KV-cache slot). An application is
+//     x += Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
+//     x += Wdown · (silu(Wgate · norm(x)) * (Wup · norm(x)))
+// with RMSNorm and grouped-query attention (query head h reads KV head h / (heads / kv_heads)).
+// Finally logits = Wout · norm(x), where Wout is the embedding matrix when embeddings are shared.
+#include "runtime/transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "common/checked.hpp"
+#include "mobilellm/error.hpp"
+#include "runtime/vec.hpp"
+
+namespace mobilellm {
+namespace {
+
+Matrix bind(const TensorView& w, const TensorView* scale) {
+  Matrix m;
+  m.type = w.type;
+  m.data = w.data;
+  m.rows = static_cast<std::uint32_t>(w.rows());
+  m.cols = static_cast<std::uint32_t>(w.cols());
+  if (w.type == TensorType::i8) m.scales = reinterpret_cast<const float*>(scale->data);
+  return m;
+}
+
+const float* f32(const TensorView& t) { return reinterpret_cast<const float*>(t.data); }
+
+// Row `r` of `m` as float32: a pointer into the file for F32, else converted into `buf`.
+const float* row_f32(const Matrix& m, std::uint32_t r, float* buf) {
+  const std::size_t off = std::size_t(r) * m.cols;
+  switch (m.type) {
+    case TensorType::f32: return reinterpret_cast<const float*>(m.data) + off;
+    case TensorType::f16:
+      vec::f16_to_f32(reinterpret_cast<const std::uint16_t*>(m.data) + off, buf, m.cols);
+      return buf;
+    case TensorType::bf16:
+      vec::bf16_to_f32(reinterpret_cast<const std::uint16_t*>(m.data) + off, buf, m.cols);
+      return buf;
+    case TensorType::i8:
+      vec::i8_to_f32(reinterpret_cast<const std::int8_t*>(m.data) + off, m.scales[r], buf, m.cols);
+      return buf;
+  }
+  return buf;
+}
+
+// Y[t][r] = dot(W[r], X[t]) for `count` input rows X (each m.cols wide). Each weight row is read
+// (and converted) once for the whole batch.
+void linear(const Matrix& m, const float* X, std::uint32_t count, float* Y, float* rowbuf) {
+  for (std::uint32_t r = 0; r < m.rows; ++r) {
+    const float* w = row_f32(m, r, rowbuf);
+    for (std::uint32_t t = 0; t < count; ++t)
+      Y[std::size_t(t) * m.rows + r] = vec::dot(w, X + std::size_t(t) * m.cols, m.cols);
+  }
+}
+
+// Rotary embedding in the Hugging Face LLaMA convention (rotate_half): dimension i of a head is
+// paired with dimension i + D/2 and rotated by the angle pos * theta^(-2i/D).
+void rope(float* head, std::uint32_t D, const float* cos, const float* sin) {
+  const std::uint32_t half = D / 2;
+  for (std::uint32_t i = 0; i < half; ++i) {
+    const float a = head[i], b = head[i + half];
+    head[i] = a * cos[i] - b * sin[i];
+    head[i + half] = b * cos[i] + a * sin[i];
+  }
+}
+
+template <typename T>
+void grow(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+}  // namespace
+
+KvCache::KvCache(const ModelConfig& c, std::uint32_t capacity)
+    : capacity_(capacity), kv_dim_(c.head_count_kv * c.head_dim) {
+  auto n = checked_mul(c.applied_block_count(), capacity);
+  if (n) n = checked_mul(*n, kv_dim_);
+  if (n) n = checked_mul(*n, 2 * sizeof(float));
+  if (!n || *n > (std::uint64_t(1) << 40))
+    throw InvalidArgument("KV cache for a context of " + std::to_string(capacity) +
+                          " tokens is too large");
+  k_.assign(*n / (2 * sizeof(float)), 0.0f);
+  v_.assign(k_.size(), 0.0f);
+}
+
+Transformer::Transformer(const ModelFile& f) : config_(f.config()) {
+  embedding_ = bind(f.token_embd(), f.token_embd_scale());
+  output_ = bind(f.output(), f.output_scale());
+  output_norm_ = f32(f.output_norm());
+  blocks_.reserve(config_.block_count);
+  for (std::uint32_t i = 0; i < config_.block_count; ++i) {
+    const BlockTensors& b = f.block(i);
+    blocks_.push_back(Block{f32(*b.attn_norm), f32(*b.ffn_norm),
+                            bind(*b.attn_q, b.attn_q_scale), bind(*b.attn_k, b.attn_k_scale),
+                            bind(*b.attn_v, b.attn_v_scale), bind(*b.attn_output, b.attn_output_scale),
+                            bind(*b.ffn_gate, b.ffn_gate_scale), bind(*b.ffn_up, b.ffn_up_scale),
+                            bind(*b.ffn_down, b.ffn_down_scale)});
+  }
+}
+
+void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint32_t pos0,
+                          KvCache& cache, Scratch& s, float* logits, bool all_logits) const {
+  const ModelConfig& c = config_;
+  const std::uint32_t E = c.embedding_length, F = c.feed_forward_length, D = c.head_dim;
+  const std::uint32_t H = c.head_count, Hkv = c.head_count_kv, group = H / Hkv;
+  const std::uint32_t Dq = H * D, Dkv = Hkv * D, V = c.vocab_size;
+  if (n == 0) return;
+  if (pos0 > cache.capacity() || n > cache.capacity() - pos0)
+    throw InvalidArgument("forward: positions " + std::to_string(pos0) + ".." +
+                          std::to_string(pos0 + n - 1) + " exceed the context of " +
+                          std::to_string(cache.capacity()));
+  for (std::uint32_t t = 0; t < n; ++t)
+    if (tokens[t] < 0 || std::uint32_t(tokens[t]) >= V)
+      throw InvalidArgument("token id " + std::to_string(tokens[t]) + " is outside the vocabulary [0, " +
+                            std::to_string(V) + ")");
+
+  grow(s.x, std::size_t(n) * E);
+  grow(s.h, std::size_t(n) * E);
+  grow(s.q, std::size_t(n) * Dq);
+  grow(s.k, std::size_t(n) * Dkv);
+  grow(s.v, std::size_t(n) * Dkv);
+  grow(s.att, std::size_t(n) * Dq);
+  grow(s.gate, std::size_t(n) * F);
+  grow(s.up, std::size_t(n) * F);
+  grow(s.scores, std::size_t(pos0) + n);
+  grow(s.row, std::max({E, F, Dq}));
+  grow(s.cos, std::size_t(n) * D / 2);
+  grow(s.sin, std::size_t(n) * D / 2);
+  float* x = s.x.data();
+  float* h = s.h.data();
+
+  // Token embeddings: the residual stream starts as each token's embedding row.
+  for (std::uint32_t t = 0; t < n; ++t) {
+    const float* e = row_f32(embedding_, std::uint32_t(tokens[t]), s.row.data());
+    std::memcpy(x + std::size_t(t) * E, e, E * sizeof(float));
+  }
+
+  // Rotation angles of each position, shared by every layer.
+  for (std::uint32_t t = 0; t < n; ++t)
+    for (std::uint32_t i = 0; i < D / 2; ++i) {
+      const double inv_freq = std::pow(double(c.rope_freq_base), -2.0 * i / double(D));
+      const double angle = double(pos0 + t) * inv_freq;
+      s.cos[std::size_t(t) * D / 2 + i] = float(std::cos(angle));
+      s.sin[std::size_t(t) * D / 2 + i] = float(std::sin(angle));
+    }
+
+  const float attn_scale = 1.0f / std::sqrt(float(D));
+  const std::uint32_t reps = c.layer_sharing ? 2 : 1;
+  for (std::uint32_t b = 0; b < c.block_count; ++b) {
+    const Block& blk = blocks_[b];
+    for (std::uint32_t rep = 0; rep < reps; ++rep) {
+      const std::uint32_t layer = b * reps + rep;  // each application has its own KV slot
+
+      // --- attention ---
+      for (std::uint32_t t = 0; t < n; ++t)
+        vec::rms_norm(x + std::size_t(t) * E, blk.attn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
+      linear(blk.q, h, n, s.q.data(), s.row.data());
+      linear(blk.k, h, n, s.k.data(), s.row.data());
+      linear(blk.v, h, n, s.v.data(), s.row.data());
+      for (std::uint32_t t = 0; t < n; ++t) {
+        const float* cs = s.cos.data() + std::size_t(t) * D / 2;
+        const float* sn = s.sin.data() + std::size_t(t) * D / 2;
+        for (std::uint32_t hd = 0; hd < H; ++hd) rope(s.q.data() + std::size_t(t) * Dq + hd * D, D, cs, sn);
+        for (std::uint32_t hd = 0; hd < Hkv; ++hd) rope(s.k.data() + std::size_t(t) * Dkv + hd * D, D, cs, sn);
+        std::memcpy(cache.keys(layer, pos0 + t), s.k.data() + std::size_t(t) * Dkv, Dkv * sizeof(float));
+        std::memcpy(cache.values(layer, pos0 + t), s.v.data() + std::size_t(t) * Dkv, Dkv * sizeof(float));
+      }
+      for (std::uint32_t t = 0; t < n; ++t) {
+        const std::uint32_t len = pos0 + t + 1;  // causal: positions 0..pos0+t
+        for (std::uint32_t hd = 0; hd < H; ++hd) {
+          const float* q = s.q.data() + std::size_t(t) * Dq + hd * D;
+          const std::uint32_t kvh = hd / group;
+          float* sc = s.scores.data();
+          for (std::uint32_t p = 0; p < len; ++p)
+            sc[p] = vec::dot(q, cache.keys(layer, p) + kvh * D, D) * attn_scale;
+          vec::softmax(sc, len);
+          float* out = s.att.data() + std::size_t(t) * Dq + hd * D;
+          std::fill(out, out + D, 0.0f);
+          for (std::uint32_t p = 0; p < len; ++p) vec::axpy(sc[p], cache.values(layer, p) + kvh * D, out, D);
+        }
+      }
+      linear(blk.o, s.att.data(), n, h, s.row.data());
+      for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
+
+      // --- SwiGLU feed-forward ---
+      for (std::uint32_t t = 0; t < n; ++t)
+        vec::rms_norm(x + std::size_t(t) * E, blk.ffn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
+      linear(blk.gate, h, n, s.gate.data(), s.row.data());
+      linear(blk.up, h, n, s.up.data(), s.row.data());
+      for (std::size_t i = 0; i < std::size_t(n) * F; ++i) {
+        const float g = s.gate[i];
+        s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];  // silu(gate) * up
+      }
+      linear(blk.down, s.gate.data(), n, h, s.row.data());
+      for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
+    }
+  }
+
+  // Final norm and the output head, for every token or only the last.
+  const std::uint32_t first = all_logits ? 0 : n - 1;
+  const std::uint32_t count = n - first;
+  for (std::uint32_t t = first; t < n; ++t)
+    vec::rms_norm(x + std::size_t(t) * E, output_norm_, c.rms_norm_eps, h + std::size_t(t - first) * E, E);
+  linear(output_, h, count, logits, s.row.data());
+}
+
+}  // namespace mobilellm

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds and runs mobilellm's whole test suite on a fresh Debian 12 machine:
+#   1. installs the dependencies (tools/install-deps.sh);
+#   2. release build, warnings as errors, every test (unit, Python reference checks, packaging);
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build, running the tests that parse untrusted
+#      input (the unit tests, including the hostile-input corpus) and the hostile-checkpoint tests;
+#   4. libFuzzer harnesses built with clang, each run briefly (MOBILELLM_FUZZ_SECONDS, default 20).
+# Build trees go to build/ (override with MOBILELLM_BUILD_ROOT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=${MOBILELLM_BUILD_ROOT:-build}
+jobs=$(nproc)
+fuzz_seconds=${MOBILELLM_FUZZ_SECONDS:-20}
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "dependencies"
+tools/install-deps.sh
+
+step "release build"
+cmake -S . -B "$root/release" -DCMAKE_BUILD_TYPE=Release -DMOBILELLM_WERROR=ON
+cmake --build "$root/release" -j"$jobs"
+step "release tests"
+ctest --test-dir "$root/release" --output-on-failure -j"$jobs"
+
+step "ASan + UBSan build"
+cmake -S . -B "$root/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOBILELLM_WERROR=ON \
+      -DMOBILELLM_SANITIZE=address,undefined
+cmake --build "$root/sanitize" -j"$jobs"
+step "ASan + UBSan tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$root/sanitize" --output-on-failure -j"$jobs" -L 'unit|sanitize'
+
+step "fuzz smoke runs (${fuzz_seconds}s each)"
+CC=clang CXX=clang++ cmake -S . -B "$root/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DMOBILELLM_BUILD_FUZZERS=ON -DMOBILELLM_BUILD_TESTS=OFF -DMOBILELLM_BUILD_TOOLS=OFF
+cmake --build "$root/fuzz" -j"$jobs"
+tools/ci/fuzz-smoke.sh "$root/fuzz" "$fuzz_seconds"
+
+step "all test stages passed"
