@@ -13,11 +13,49 @@
 #include <vector>
 
 #include "mobilellm/model.hpp"
+#include "mobilellm/sampler.hpp"
+#include "mobilellm/stats.hpp"
 
 namespace mobilellm {
 
 struct SessionOptions {
   std::uint32_t context_length = 0;  // tokens the KV cache holds; 0 = the model's context length
+};
+
+enum class FinishReason {
+  eos,           // the model produced its end-of-sequence token
+  length,        // max_new_tokens were generated
+  stop,          // a stop string appeared (it is not part of the output)
+  context_full,  // the session's context has no room for another token
+  cancelled,     // the token callback returned false
+};
+const char* finish_reason_name(FinishReason r) noexcept;  // "eos", "length", ...
+
+// What to do with a prompt longer than the room left in the context.
+enum class PromptOverflow {
+  error,          // InvalidArgument naming both lengths (the default)
+  truncate_left,  // drop the oldest prompt tokens (keeping a leading BOS) until it fits
+};
+
+struct GenerationConfig {
+  std::uint32_t max_new_tokens = 128;
+  SamplingParams sampling;         // temperature 0 = greedy
+  std::vector<std::string> stop;   // generation ends when the output contains one of these
+  bool stop_at_eos = true;         // end at the EOS token (which is never part of the output)
+  bool add_bos = true;             // prepend BOS when the session is empty and the model wants it
+  PromptOverflow prompt_overflow = PromptOverflow::error;
+};
+
+// Receives generated text as it becomes final: whole UTF-8 characters only, never part of a stop
+// string. Returning false cancels the generation.
+using TokenCallback = std::function<bool(std::string_view text)>;
+using StatsCallback = std::function<void(const Stats&)>;
+
+struct GenerationResult {
+  std::string text;                  // everything passed to the callback
+  std::vector<std::int32_t> tokens;  // generated ids (EOS excluded)
+  FinishReason finish_reason = FinishReason::length;
+  Stats stats;
 };
 
 class Transformer;
@@ -46,13 +84,25 @@ class Session {
   // Appends `tokens` and writes the logits of every one of them (tokens.size() × vocab floats).
   void evaluate(std::span<const std::int32_t> tokens, std::vector<float>& logits);
 
+  // Tokenizes `prompt`, prefills it after what the session already holds, then samples up to
+  // max_new_tokens, streaming text to `on_token`; `on_stats` receives the timing at the end.
+  // Throws InvalidArgument for invalid sampling parameters or a prompt that does not fit (unless
+  // config.prompt_overflow says to truncate), before any state changes.
+  GenerationResult generate(std::string_view prompt, const GenerationConfig& config,
+                            const TokenCallback& on_token = {}, const StatsCallback& on_stats = {});
+
+  // Every token the session holds, in order (position() of them).
+  std::span<const std::int32_t> tokens() const { return history_; }
+
  private:
   friend class SessionGuard;
+  std::span<const float> prefill_locked(std::span<const std::int32_t> tokens);
   std::shared_ptr<const Model> model_;
   std::unique_ptr<Transformer> transformer_;
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<Scratch> scratch_;
   std::vector<float> logits_;
+  std::vector<std::int32_t> history_;
   std::uint32_t position_ = 0;
   std::atomic<bool> busy_{false};
 };

@@ -13,15 +13,15 @@ struct Stats {
   double decode_seconds = 0.0;         // forward passes of generated tokens
   std::uint32_t prompt_tokens = 0;
   std::uint32_t generated_tokens = 0;
+  std::uint32_t decode_steps = 0;      // forward passes of one generated token each
   std::uint64_t kv_cache_bytes = 0;
   std::string kernels;                 // which compute kernels ran
 
   double prefill_tokens_per_second() const {
     return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0.0;
   }
-  // Decode rate counts the forward passes after the first token (each consumes one token).
   double decode_tokens_per_second() const {
-    return decode_seconds > 0 && generated_tokens > 1 ? (generated_tokens - 1) / decode_seconds : 0.0;
+    return decode_seconds > 0 ? decode_steps / decode_seconds : 0.0;
   }
 };
 

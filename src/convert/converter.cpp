@@ -312,7 +312,10 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
     used[p + "self_attn.rotary_emb.inv_freq"] = true;
   }
   add("output_norm.weight", take("model.norm.weight"), {E}, true);
-  if (!emb.shared) add("output.weight", emb.head, {V, E}, false);
+  if (!emb.shared) {
+    add("output.weight", emb.head, {V, E}, false);
+    used[emb.head->name] = true;
+  }
 
   for (const auto& [name, t] : w.by_name)
     if (!used.count(name))

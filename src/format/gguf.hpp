@@ -34,6 +34,7 @@ struct Array {
   std::vector<double> floats;         // f32, f64
   std::vector<std::string> strings;   // string
   std::size_t size() const;
+  friend bool operator==(const Array&, const Array&) = default;
 };
 
 // A scalar or array value. The alternative held depends on `type`: std::uint64_t for u8/u16/u32/u64,
@@ -59,6 +60,7 @@ struct Value {
   static Value string_array(std::vector<std::string> x);
   static Value f32_array(const std::vector<float>& x);
   static Value i32_array(const std::vector<std::int32_t>& x);
+  friend bool operator==(const Value&, const Value&) = default;
 };
 
 struct KeyValue {

@@ -3,25 +3,10 @@
 #include <string>
 
 #include "mobilellm/error.hpp"
+#include "runtime/session_guard.hpp"
 #include "runtime/transformer.hpp"
 
 namespace mobilellm {
-
-// Marks a session busy for the duration of a call; a second thread entering meanwhile is refused.
-class SessionGuard {
- public:
-  explicit SessionGuard(Session& s) : s_(s) {
-    if (s_.busy_.exchange(true, std::memory_order_acquire))
-      throw Error(ErrorCode::busy,
-                  "Session used from two threads at once: a Session belongs to one thread at a time");
-  }
-  ~SessionGuard() { s_.busy_.store(false, std::memory_order_release); }
-  SessionGuard(const SessionGuard&) = delete;
-  SessionGuard& operator=(const SessionGuard&) = delete;
-
- private:
-  Session& s_;
-};
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
     : model_(std::move(model)) {
@@ -46,6 +31,7 @@ std::uint64_t Session::kv_cache_bytes() const { return cache_->bytes(); }
 void Session::reset() {
   SessionGuard g(*this);
   position_ = 0;
+  history_.clear();
 }
 
 namespace {
@@ -59,11 +45,16 @@ void check_fits(std::uint32_t position, std::size_t count, std::uint32_t capacit
 
 std::span<const float> Session::prefill(std::span<const std::int32_t> tokens) {
   SessionGuard g(*this);
+  return prefill_locked(tokens);
+}
+
+std::span<const float> Session::prefill_locked(std::span<const std::int32_t> tokens) {
   if (tokens.empty()) throw InvalidArgument("prefill: no tokens");
   check_fits(position_, tokens.size(), cache_->capacity());
   transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
                         logits_.data(), false);
   position_ += std::uint32_t(tokens.size());
+  history_.insert(history_.end(), tokens.begin(), tokens.end());
   return logits_;
 }
 
@@ -79,6 +70,7 @@ void Session::evaluate(std::span<const std::int32_t> tokens, std::vector<float>&
   transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
                         logits.data(), true);
   position_ += std::uint32_t(tokens.size());
+  history_.insert(history_.end(), tokens.begin(), tokens.end());
 }
 
 }  // namespace mobilellm

@@ -15,6 +15,9 @@ using Args = std::vector<std::string>;
 int run_convert(const Args& args);
 int run_info(const Args& args);
 int run_logits(const Args& args);
+int run_generate(const Args& args);
+int run_perplexity(const Args& args);
+int run_tokenize(const Args& args);
 
 // Bad command-line usage: main prints the message and the subcommand's usage, exit code 2.
 struct UsageError {

@@ -19,9 +19,12 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"generate", mobilellm::cli::run_generate, "generate text from a prompt"},
     {"convert", mobilellm::cli::run_convert, "convert a Hugging Face checkpoint folder to a model file"},
     {"info", mobilellm::cli::run_info, "print a model file's hyper-parameters, tokenizer and tensors"},
+    {"perplexity", mobilellm::cli::run_perplexity, "perplexity of the model on a text file"},
     {"logits", mobilellm::cli::run_logits, "write the logits of a token sequence as a .npy array"},
+    {"tokenize", mobilellm::cli::run_tokenize, "encode text into token ids, or decode ids into text"},
 };
 
 void print_usage(std::FILE* out) {

@@ -1,0 +1,11 @@
+# Converts a checkpoint folder for tests that need a model file; a missing folder (no ../shared)
+# leaves no file, and those tests skip.
+if(NOT EXISTS ${SRC}/config.json)
+  message("fixture: ${SRC} is absent; tests that need it will skip")
+  file(REMOVE ${OUT})
+  return()
+endif()
+execute_process(COMMAND ${CLI} convert ${SRC} -o ${OUT} -q RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "converting ${SRC} failed")
+endif()
