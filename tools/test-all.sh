@@ -4,7 +4,8 @@
 #   2. release build, warnings as errors, every test (unit, Python reference checks, packaging);
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, running the tests that parse untrusted
 #      input (the unit tests, including the hostile-input corpus) and the hostile-checkpoint tests;
-#   4. libFuzzer harnesses built with clang, each run briefly (MOBILELLM_FUZZ_SECONDS, default 20).
+#   4. ThreadSanitizer build running the tests where threads meet (pool, sessions, generation);
+#   5. libFuzzer harnesses built with clang, each run briefly (MOBILELLM_FUZZ_SECONDS, default 20).
 # Build trees go to build/ (override with MOBILELLM_BUILD_ROOT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,14 @@ cmake --build "$root/sanitize" -j"$jobs"
 step "ASan + UBSan tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$root/sanitize" --output-on-failure -j"$jobs" -L 'unit|sanitize'
+
+step "TSan build"
+cmake -S . -B "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOBILELLM_WERROR=ON \
+      -DMOBILELLM_SANITIZE=thread
+cmake --build "$root/tsan" -j"$jobs" --target mobilellm_tests mobilellm_cli test_capi
+step "TSan tests (where threads meet: thread pool, sessions, generation)"
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$root/tsan" --output-on-failure -j"$jobs" \
+  -R '^(Session|Generation|ThreadPool|capi|fixture)'
 
 step "fuzz smoke runs (${fuzz_seconds}s each)"
 CC=clang CXX=clang++ cmake -S . -B "$root/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -20,6 +20,7 @@ namespace mobilellm {
 
 struct SessionOptions {
   std::uint32_t context_length = 0;  // tokens the KV cache holds; 0 = the model's context length
+  unsigned threads = 1;              // compute threads, counting the caller; 0 = all cores
 };
 
 enum class FinishReason {
@@ -59,6 +60,7 @@ struct GenerationResult {
 };
 
 class Transformer;
+class ThreadPool;
 class KvCache;
 struct Scratch;
 
@@ -73,6 +75,7 @@ class Session {
   std::uint32_t context_length() const;
   std::uint32_t position() const { return position_; }  // tokens in the cache
   std::uint64_t kv_cache_bytes() const;
+  unsigned threads() const;
   void reset();  // forget the conversation (position 0)
 
   // Appends `tokens` at the current position and returns the logits (vocab floats) predicted after
@@ -101,6 +104,7 @@ class Session {
   std::unique_ptr<Transformer> transformer_;
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<ThreadPool> pool_;
   std::vector<float> logits_;
   std::vector<std::int32_t> history_;
   std::uint32_t position_ = 0;

@@ -60,6 +60,8 @@
 namespace mobilellm {
 
 class Tokenizer {
+  struct Impl;  // the tables built from the vocabulary (src/tokenizer/tokenizer_impl.hpp)
+
  public:
   // Copies what it needs from `vocab`. Throws InvalidArgument naming the offending entry when the
   // vocabulary is inconsistent: array sizes differ, a special id or a token type is out of range,
@@ -68,14 +70,14 @@ class Tokenizer {
   // or some byte has no <0xNN> piece and there is no unknown piece to stand in for it.
   explicit Tokenizer(const Vocabulary& vocab);
   ~Tokenizer();
-  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer(Tokenizer&&) noexcept;  // a moved-from Tokenizer may only be destroyed or assigned
   Tokenizer& operator=(Tokenizer&&) noexcept;
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
 
   // The ids of `text` (any bytes; see the rules above), preceded by bos() when `add_bos`.
   // Throws InvalidArgument when add_bos is set and the vocabulary has no BOS, or when `text` is
-  // 1 GiB or longer. Working memory is proportional to the text (under 100 bytes a byte).
+  // 512 MiB or longer. Working memory is proportional to the length of the text.
   std::vector<std::int32_t> encode(std::string_view text, bool add_bos) const;
 
   // The text of `ids`. Throws InvalidArgument naming the first id outside [0, size()).
@@ -98,7 +100,8 @@ class Tokenizer {
   //
   // A fresh decoder is at the start of a text, where the dummy-prefix space is dropped. To
   // continue after a prompt, push the prompt's ids first and discard what they return.
-  // The tokenizer must outlive the decoder. A decoder is not thread-safe; use one per stream.
+  // The tokenizer (or the one it is moved into) must outlive the decoder. A decoder is not
+  // thread-safe; use one per stream.
   class StreamDecoder {
    public:
     explicit StreamDecoder(const Tokenizer& tokenizer);
@@ -110,13 +113,12 @@ class Tokenizer {
     std::string finish();
 
    private:
-    const Tokenizer* tokenizer_;
-    std::string pending_;    // byte-piece bytes not yet output: a proper prefix of a character
-    bool at_start_ = true;   // no piece other than control pieces seen yet
+    const Impl* tokenizer_;
+    std::string pending_;   // byte-piece bytes not yet output: a proper prefix of a character
+    bool at_start_ = true;  // no piece other than control pieces seen yet
   };
 
  private:
-  struct Impl;
   std::unique_ptr<const Impl> impl_;
 };
 

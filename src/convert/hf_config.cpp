@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -34,32 +36,14 @@ constexpr std::int64_t kMaxHeads = 1024;
 constexpr std::int64_t kMaxVocab = std::int64_t{1} << 22;
 constexpr std::int64_t kMaxContext = std::int64_t{1} << 20;
 
-// "the string \"x\"", "the number 2.5", "an object", ... for error messages.
-std::string describe(const json& j) {
-  if (j.is_null()) return "null";
-  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
-  if (j.is_string())
-    return fmt::format("the string \"{}\"", printable(j.get_ref<const std::string&>()));
-  if (j.is_number()) return fmt::format("the number {}", j.dump());
-  if (j.is_object()) return "an object";
-  if (j.is_array()) return "an array";
-  return "an unexpected value";
-}
-
 // Typed, range-checked access to the top-level keys of config.json. A key that is absent or
 // null counts as not given.
 class ConfigReader {
  public:
-  ConfigReader(const std::string& text, std::string file) : file_(std::move(file)) {
-    try {
-      root_ = json::parse(text);
-    } catch (const json::parse_error& e) {
-      throw FormatError(file_, "(json)", reason(e), e.byte);
-    } catch (const json::exception& e) {  // e.g. a number too large for a double
-      throw FormatError(file_, "(json)", reason(e));
-    }
+  ConfigReader(const std::string& text, std::string file)
+      : file_(std::move(file)), root_(parse_hf_json(text, file_)) {
     if (!root_.is_object())
-      fail("(document)", fmt::format("expected an object, found {}", describe(root_)));
+      fail("(document)", fmt::format("expected an object, found {}", describe_json(root_)));
   }
 
   [[noreturn]] void fail(std::string_view key, const std::string& detail) const {
@@ -79,7 +63,7 @@ class ConfigReader {
     const json* j = find(key);
     if (!j) return std::nullopt;
     if (!j->is_number_integer())
-      fail(key, fmt::format("expected an integer, found {}", describe(*j)));
+      fail(key, fmt::format("expected an integer, found {}", describe_json(*j)));
     // JSON integers >= 0 are held as uint64 (negative ones as int64): compare unsigned so huge
     // values cannot wrap into range.
     if (!j->is_number_unsigned() || j->get<std::uint64_t>() < static_cast<std::uint64_t>(lo) ||
@@ -104,7 +88,7 @@ class ConfigReader {
   std::optional<float> positive_float(const char* key, double hi) const {
     const json* j = find(key);
     if (!j) return std::nullopt;
-    if (!j->is_number()) fail(key, fmt::format("expected a number, found {}", describe(*j)));
+    if (!j->is_number()) fail(key, fmt::format("expected a number, found {}", describe_json(*j)));
     const double value = j->get<double>();
     // The float conversion must not flush a tiny positive value to zero.
     if (!(value > 0 && value < hi) || static_cast<float>(value) == 0.0f)
@@ -115,25 +99,19 @@ class ConfigReader {
   std::optional<bool> boolean(const char* key) const {
     const json* j = find(key);
     if (!j) return std::nullopt;
-    if (!j->is_boolean()) fail(key, fmt::format("expected true or false, found {}", describe(*j)));
+    if (!j->is_boolean())
+      fail(key, fmt::format("expected true or false, found {}", describe_json(*j)));
     return j->get<bool>();
   }
 
   const std::string* string(const char* key) const {
     const json* j = find(key);
     if (!j) return nullptr;
-    if (!j->is_string()) fail(key, fmt::format("expected a string, found {}", describe(*j)));
+    if (!j->is_string()) fail(key, fmt::format("expected a string, found {}", describe_json(*j)));
     return &j->get_ref<const std::string&>();
   }
 
  private:
-  static std::string reason(const json::exception& e) {
-    std::string_view what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
-    if (const auto end = what.find("] "); what.starts_with("[json.exception.") && end != what.npos)
-      what.remove_prefix(end + 2);
-    return printable(what, 300);
-  }
-
   std::string file_;
   json root_;
 };
@@ -143,7 +121,7 @@ std::string architecture(const ConfigReader& r) {
   if (!list) r.fail("architectures", "is missing");
   if (!list->is_array() || list->empty() || !(*list)[0].is_string())
     r.fail("architectures",
-           fmt::format("expected a non-empty array of strings, found {}", describe(*list)));
+           fmt::format("expected a non-empty array of strings, found {}", describe_json(*list)));
   const std::string& name = (*list)[0].get_ref<const std::string&>();
   if (name != "LlamaForCausalLM" && name != "MobileLLMForCausalLM")
     r.unsupported("architectures[0]",
@@ -162,7 +140,7 @@ void check_unsupported_features(const ConfigReader& r) {
     if (r.boolean(bias).value_or(false))
       r.unsupported(bias, "is true; projections with biases are not supported");
   if (const json* scaling = r.find("rope_scaling")) {
-    std::string kind = describe(*scaling);
+    std::string kind = describe_json(*scaling);
     if (scaling->is_object())
       for (const char* type_key : {"rope_type", "type"})
         if (const auto it = scaling->find(type_key); it != scaling->end() && it->is_string())
@@ -173,6 +151,51 @@ void check_unsupported_features(const ConfigReader& r) {
 }
 
 }  // namespace
+
+nlohmann::json parse_hf_json(const std::string& text, const std::string& file) {
+  // The keys seen so far in each object being parsed, innermost last. Keys only occur directly
+  // in objects, so a key always belongs to the innermost open one.
+  std::vector<std::unordered_set<std::string>> open_objects;
+  const auto reject_duplicate_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (!open_objects.back().insert(key).second)
+        throw FormatError(
+            file, "(json)",
+            fmt::format("the key \"{}\" appears twice in one object", printable(key)));
+    }
+    return true;  // keep every value
+  };
+  // nlohmann's messages read "[json.exception.parse_error.101] parse error at ...".
+  const auto reason = [](const json::exception& e) {
+    std::string_view what = e.what();
+    if (const auto end = what.find("] "); what.starts_with("[json.exception.") && end != what.npos)
+      what.remove_prefix(end + 2);
+    return printable(what, 300);
+  };
+  try {
+    return json::parse(text, reject_duplicate_keys);
+  } catch (const json::parse_error& e) {
+    throw FormatError(file, "(json)", reason(e), e.byte);
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    throw FormatError(file, "(json)", reason(e));
+  }
+}
+
+std::string describe_json(const json& value) {
+  if (value.is_null()) return "null";
+  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+  if (value.is_string())
+    return fmt::format("the string \"{}\"", printable(value.get_ref<const std::string&>()));
+  if (value.is_number()) return fmt::format("the number {}", value.dump());
+  if (value.is_object()) return "an object";
+  if (value.is_array()) return "an array";
+  return "an unexpected value";
+}
 
 HfConfig parse_hf_config(const std::string& json_text, const std::string& file) {
   const ConfigReader r(json_text, file);

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "mobilellm/config.hpp"
 
 namespace mobilellm {
@@ -34,5 +36,14 @@ struct HfConfig {
 // MobileLLMForCausalLM, model_type other than llama / mobilellm, attention_bias or mlp_bias
 // true, rope_scaling not null, hidden_act other than silu.
 HfConfig parse_hf_config(const std::string& json_text, const std::string& file);
+
+// Parses one of a checkpoint's JSON files (config.json, tokenizer.json, ...), shared by the
+// readers here. Syntax errors, numbers beyond a double and duplicate keys in an object (which
+// JSON leaves undefined, and nlohmann would silently resolve) throw FormatError naming `file`.
+nlohmann::json parse_hf_json(const std::string& text, const std::string& file);
+
+// "null", "true", "the string \"x\"", "the number 2.5", "an object", "an array": a JSON value
+// as error messages describe it.
+std::string describe_json(const nlohmann::json& value);
 
 }  // namespace mobilellm

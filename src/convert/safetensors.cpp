@@ -27,9 +27,16 @@ constexpr int kMaxJsonDepth = 16;  // headers nest 3 deep; this leaves room and 
 constexpr const char* kMetadataKey = "__metadata__";
 constexpr const char* kIndexName = "model.safetensors.index.json";
 
+// nlohmann's what() reads "[json.exception.KIND.N] detail": keep the detail.
+std::string json_error_text(const json::exception& e) {
+  std::string_view what = e.what();
+  if (const auto pos = what.find("] "); pos != std::string_view::npos) what.remove_prefix(pos + 2);
+  return std::string(what);
+}
+
 // Parses `text` as JSON. nlohmann keeps the last of duplicate keys silently; a parser callback
-// rejects them instead, and rejects nesting deeper than kMaxJsonDepth. Syntax errors carry the
-// byte offset `base` + position.
+// rejects them instead, and rejects nesting deeper than kMaxJsonDepth. Every nlohmann exception
+// becomes a FormatError; syntax errors carry the byte offset `base` + position.
 json parse_json_strictly(std::string_view text, const std::string& file, const std::string& field,
                          std::uint64_t base) {
   std::vector<std::set<std::string>> keys;  // the keys seen so far in each open object
@@ -55,11 +62,9 @@ json parse_json_strictly(std::string_view text, const std::string& file, const s
   try {
     return json::parse(text.begin(), text.end(), check);
   } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.N] parse error at ...": keep the plain part.
-    std::string_view what = e.what();
-    if (const auto pos = what.find("] "); pos != std::string_view::npos)
-      what.remove_prefix(pos + 2);
-    throw FormatError(file, field, "invalid JSON: " + std::string(what), base + e.byte);
+    throw FormatError(file, field, "invalid JSON: " + json_error_text(e), base + e.byte);
+  } catch (const json::exception& e) {  // e.g. out_of_range: a number beyond double ("1e400")
+    throw FormatError(file, field, "invalid JSON: " + json_error_text(e), base);
   }
 }
 
@@ -264,8 +269,11 @@ std::vector<SourceTensor> read_sharded_safetensors(const std::string& dir) {
   if (!map_it->is_object() || map_it->empty())
     throw FormatError(index_path, "weight_map", "must be a non-empty object");
 
-  // shard -> names of the tensors the index puts there
-  std::map<std::string, std::set<std::string>> shards;
+  struct Shard {
+    std::set<std::string> tensors;  // the names the index puts in this shard
+    std::shared_ptr<const MappedFile> file;
+  };
+  std::map<std::string, Shard> shards;  // by file name
   for (const auto& item : map_it->items()) {
     const std::string field = "weight_map: " + tensor_field(item.key());
     if (!item.value().is_string())
@@ -278,27 +286,29 @@ std::vector<SourceTensor> read_sharded_safetensors(const std::string& dir) {
                         "shard '" + printable(shard) +
                             "' is not a plain file name (it must not be empty or contain '/', "
                             "'..' or NUL)");
-    shards[shard].insert(item.key());
+    shards[shard].tensors.insert(item.key());
   }
+  // Map every shard before reading any, so that a missing file is reported as such (IoError)
+  // whichever order the shards come in.
+  for (auto& [name, shard] : shards) shard.file = MappedFile::open(join_path(dir, name));
 
   std::vector<SourceTensor> tensors;
-  for (const auto& [shard, expected] : shards) {
-    const std::string shard_path = join_path(dir, shard);
-    std::vector<SourceTensor> found = read_safetensors(MappedFile::open(shard_path));
+  for (const auto& [name, shard] : shards) {
+    std::vector<SourceTensor> found = read_safetensors(shard.file);
     for (const SourceTensor& t : found) {
-      if (expected.count(t.name)) continue;
+      if (shard.tensors.count(t.name)) continue;
       const auto mapped = map_it->find(t.name);
-      throw FormatError(shard_path, tensor_field(t.name),
+      throw FormatError(shard.file->path(), tensor_field(t.name),
                         mapped == map_it->end()
                             ? std::string("is not listed in the index's weight_map")
                             : "the index's weight_map puts it in shard '" +
                                   printable(mapped->get_ref<const std::string&>()) + "'");
     }
-    std::set<std::string> missing = expected;
+    std::set<std::string> missing = shard.tensors;
     for (const SourceTensor& t : found) missing.erase(t.name);
     if (!missing.empty())
       throw FormatError(index_path, "weight_map: " + tensor_field(*missing.begin()),
-                        "shard '" + printable(shard) + "' does not contain it");
+                        "shard '" + printable(name) + "' does not contain it");
     for (SourceTensor& t : found) tensors.push_back(std::move(t));
   }
   return tensors;

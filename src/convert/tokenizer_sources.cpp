@@ -22,6 +22,7 @@
 
 #include "common/byte_reader.hpp"
 #include "common/utf8.hpp"
+#include "convert/hf_config.hpp"
 #include "mobilellm/error.hpp"
 
 namespace mobilellm {
@@ -406,29 +407,11 @@ namespace {
 
 using json = nlohmann::json;
 
-// "the string \"x\"", "the number 2.5", "an object", ... for error messages.
-std::string describe(const json& j) {
-  if (j.is_null()) return "null";
-  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
-  if (j.is_string())
-    return fmt::format("the string \"{}\"", printable(j.get_ref<const std::string&>()));
-  if (j.is_number()) return fmt::format("the number {}", j.dump());
-  if (j.is_object()) return "an object";
-  if (j.is_array()) return "an array";
-  return "an unexpected value";
-}
-
 // One parsed JSON document and typed access to it; failures name the file and the JSON path.
 class JsonFile {
  public:
-  JsonFile(const std::string& text, std::string file) : file_(std::move(file)) {
-    try {
-      doc_ = json::parse(text);
-    } catch (const json::parse_error& e) {
-      throw FormatError(file_, "(json)", reason(e), e.byte);
-    } catch (const json::exception& e) {  // e.g. a number too large for a double
-      throw FormatError(file_, "(json)", reason(e));
-    }
+  JsonFile(const std::string& text, std::string file)
+      : file_(std::move(file)), doc_(parse_hf_json(text, file_)) {
     object(doc_, "(document)");
   }
 
@@ -481,14 +464,8 @@ class JsonFile {
   }
 
  private:
-  static std::string reason(const json::exception& e) {
-    std::string_view what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
-    if (const auto end = what.find("] "); what.starts_with("[json.exception.") && end != what.npos)
-      what.remove_prefix(end + 2);
-    return printable(what, 300);
-  }
   const json& expect(const json& j, bool ok, const char* wanted, const std::string& path) const {
-    if (!ok) fail(path, fmt::format("expected {}, found {}", wanted, describe(j)));
+    if (!ok) fail(path, fmt::format("expected {}, found {}", wanted, describe_json(j)));
     return j;
   }
 
@@ -566,12 +543,12 @@ void check_bpe_options(const JsonFile& tj, const json& model) {
   if (const json* dropout = JsonFile::find(model, "dropout"))
     if (!dropout->is_number() || dropout->get<double>() != 0.0)
       tj.unsupported("model.dropout",
-                     fmt::format("is {}; BPE dropout is not supported", describe(*dropout)));
+                     fmt::format("is {}; BPE dropout is not supported", describe_json(*dropout)));
   for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"})
     if (const json* j = JsonFile::find(model, affix);
         j && !(j->is_string() && j->get_ref<const std::string&>().empty()))
       tj.unsupported(JsonFile::join("model", affix),
-                     fmt::format("is {}; word affixes are not supported", describe(*j)));
+                     fmt::format("is {}; word affixes are not supported", describe_json(*j)));
   if (const json* ignore = JsonFile::find(model, "ignore_merges");
       ignore && tj.boolean(*ignore, "model.ignore_merges"))
     tj.unsupported("model.ignore_merges",
@@ -590,8 +567,8 @@ std::pair<std::string_view, std::string_view> merge_sides(const JsonFile& tj, co
     return {s.substr(0, space), s.substr(space + 1)};
   }
   if (!m.is_array() || m.size() != 2 || !m[0].is_string() || !m[1].is_string())
-    tj.fail(path,
-            fmt::format("expected \"left right\" or [\"left\", \"right\"], found {}", describe(m)));
+    tj.fail(path, fmt::format("expected \"left right\" or [\"left\", \"right\"], found {}",
+                              describe_json(m)));
   const std::string_view left = m[0].get_ref<const std::string&>(),
                          right = m[1].get_ref<const std::string&>();
   // Only this form can hold a space inside a piece; the model file stores "left right".
@@ -656,7 +633,7 @@ NormalizerStep normalizer_step(const JsonFile& tj, const json& step, const std::
     if (!literal || *literal != " " || content != kSpace)
       tj.unsupported(path, fmt::format("replaces {} with \"{}\"; only Replace(\" \" → \"▁\") is "
                                        "supported",
-                                       literal ? describe(*literal) : "a regular expression",
+                                       literal ? describe_json(*literal) : "a regular expression",
                                        printable(content)));
     return NormalizerStep::replace;
   }

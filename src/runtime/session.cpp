@@ -4,6 +4,7 @@
 
 #include "mobilellm/error.hpp"
 #include "runtime/session_guard.hpp"
+#include "runtime/thread_pool.hpp"
 #include "runtime/transformer.hpp"
 
 namespace mobilellm {
@@ -20,6 +21,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
   transformer_ = std::make_unique<Transformer>(model_->file());
   cache_ = std::make_unique<KvCache>(c, ctx);
   scratch_ = std::make_unique<Scratch>();
+  pool_ = std::make_unique<ThreadPool>(options.threads);
   logits_.resize(c.vocab_size);
 }
 
@@ -27,6 +29,7 @@ Session::~Session() = default;
 
 std::uint32_t Session::context_length() const { return cache_->capacity(); }
 std::uint64_t Session::kv_cache_bytes() const { return cache_->bytes(); }
+unsigned Session::threads() const { return pool_->size(); }
 
 void Session::reset() {
   SessionGuard g(*this);
@@ -52,7 +55,7 @@ std::span<const float> Session::prefill_locked(std::span<const std::int32_t> tok
   if (tokens.empty()) throw InvalidArgument("prefill: no tokens");
   check_fits(position_, tokens.size(), cache_->capacity());
   transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
-                        logits_.data(), false);
+                        *pool_, logits_.data(), false);
   position_ += std::uint32_t(tokens.size());
   history_.insert(history_.end(), tokens.begin(), tokens.end());
   return logits_;
@@ -68,7 +71,7 @@ void Session::evaluate(std::span<const std::int32_t> tokens, std::vector<float>&
   logits.resize(tokens.size() * std::size_t(model_->config().vocab_size));
   if (tokens.empty()) return;
   transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
-                        logits.data(), true);
+                        *pool_, logits.data(), true);
   position_ += std::uint32_t(tokens.size());
   history_.insert(history_.end(), tokens.begin(), tokens.end());
 }

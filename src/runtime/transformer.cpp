@@ -16,6 +16,7 @@
 
 #include "common/checked.hpp"
 #include "mobilellm/error.hpp"
+#include "runtime/thread_pool.hpp"
 #include "runtime/vec.hpp"
 
 namespace mobilellm {
@@ -52,13 +53,21 @@ const float* row_f32(const Matrix& m, std::uint32_t r, float* buf) {
 }
 
 // Y[t][r] = dot(W[r], X[t]) for `count` input rows X (each m.cols wide). Each weight row is read
-// (and converted) once for the whole batch.
-void linear(const Matrix& m, const float* X, std::uint32_t count, float* Y, float* rowbuf) {
-  for (std::uint32_t r = 0; r < m.rows; ++r) {
-    const float* w = row_f32(m, r, rowbuf);
-    for (std::uint32_t t = 0; t < count; ++t)
-      Y[std::size_t(t) * m.rows + r] = vec::dot(w, X + std::size_t(t) * m.cols, m.cols);
-  }
+// (and converted) once for the whole batch. The rows are split evenly over the pool's threads;
+// thread i converts into its own slice of `rowbuf` (threads × max columns floats).
+void linear(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count, float* Y,
+            float* rowbuf, std::size_t rowbuf_stride) {
+  const unsigned chunks = std::min<unsigned>(pool.size(), m.rows);
+  pool.parallel_for(chunks, [&](unsigned c) {
+    const std::uint32_t r0 = std::uint32_t(std::uint64_t(m.rows) * c / chunks);
+    const std::uint32_t r1 = std::uint32_t(std::uint64_t(m.rows) * (c + 1) / chunks);
+    float* buf = rowbuf + c * rowbuf_stride;
+    for (std::uint32_t r = r0; r < r1; ++r) {
+      const float* w = row_f32(m, r, buf);
+      for (std::uint32_t t = 0; t < count; ++t)
+        Y[std::size_t(t) * m.rows + r] = vec::dot(w, X + std::size_t(t) * m.cols, m.cols);
+    }
+  });
 }
 
 // Rotary embedding in the Hugging Face LLaMA convention (rotate_half): dimension i of a head is
@@ -107,7 +116,8 @@ Transformer::Transformer(const ModelFile& f) : config_(f.config()) {
 }
 
 void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint32_t pos0,
-                          KvCache& cache, Scratch& s, float* logits, bool all_logits) const {
+                          KvCache& cache, Scratch& s, ThreadPool& pool, float* logits,
+                          bool all_logits) const {
   const ModelConfig& c = config_;
   const std::uint32_t E = c.embedding_length, F = c.feed_forward_length, D = c.head_dim;
   const std::uint32_t H = c.head_count, Hkv = c.head_count_kv, group = H / Hkv;
@@ -130,8 +140,10 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
   grow(s.att, std::size_t(n) * Dq);
   grow(s.gate, std::size_t(n) * F);
   grow(s.up, std::size_t(n) * F);
-  grow(s.scores, std::size_t(pos0) + n);
-  grow(s.row, std::max({E, F, Dq}));
+  const std::size_t ctx_len = std::size_t(pos0) + n;
+  grow(s.scores, std::size_t(H) * ctx_len);
+  const std::size_t row_stride = std::max({E, F, Dq});
+  grow(s.row, pool.size() * row_stride);
   grow(s.cos, std::size_t(n) * D / 2);
   grow(s.sin, std::size_t(n) * D / 2);
   float* x = s.x.data();
@@ -162,9 +174,9 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
       // --- attention ---
       for (std::uint32_t t = 0; t < n; ++t)
         vec::rms_norm(x + std::size_t(t) * E, blk.attn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
-      linear(blk.q, h, n, s.q.data(), s.row.data());
-      linear(blk.k, h, n, s.k.data(), s.row.data());
-      linear(blk.v, h, n, s.v.data(), s.row.data());
+      linear(pool, blk.q, h, n, s.q.data(), s.row.data(), row_stride);
+      linear(pool, blk.k, h, n, s.k.data(), s.row.data(), row_stride);
+      linear(pool, blk.v, h, n, s.v.data(), s.row.data(), row_stride);
       for (std::uint32_t t = 0; t < n; ++t) {
         const float* cs = s.cos.data() + std::size_t(t) * D / 2;
         const float* sn = s.sin.data() + std::size_t(t) * D / 2;
@@ -173,12 +185,12 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
         std::memcpy(cache.keys(layer, pos0 + t), s.k.data() + std::size_t(t) * Dkv, Dkv * sizeof(float));
         std::memcpy(cache.values(layer, pos0 + t), s.v.data() + std::size_t(t) * Dkv, Dkv * sizeof(float));
       }
-      for (std::uint32_t t = 0; t < n; ++t) {
-        const std::uint32_t len = pos0 + t + 1;  // causal: positions 0..pos0+t
-        for (std::uint32_t hd = 0; hd < H; ++hd) {
+      pool.parallel_for(H, [&](unsigned hd) {  // one task per query head
+        const std::uint32_t kvh = hd / group;  // grouped-query attention
+        float* sc = s.scores.data() + hd * ctx_len;
+        for (std::uint32_t t = 0; t < n; ++t) {
+          const std::uint32_t len = pos0 + t + 1;  // causal: positions 0..pos0+t
           const float* q = s.q.data() + std::size_t(t) * Dq + hd * D;
-          const std::uint32_t kvh = hd / group;
-          float* sc = s.scores.data();
           for (std::uint32_t p = 0; p < len; ++p)
             sc[p] = vec::dot(q, cache.keys(layer, p) + kvh * D, D) * attn_scale;
           vec::softmax(sc, len);
@@ -186,20 +198,20 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
           std::fill(out, out + D, 0.0f);
           for (std::uint32_t p = 0; p < len; ++p) vec::axpy(sc[p], cache.values(layer, p) + kvh * D, out, D);
         }
-      }
-      linear(blk.o, s.att.data(), n, h, s.row.data());
+      });
+      linear(pool, blk.o, s.att.data(), n, h, s.row.data(), row_stride);
       for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
 
       // --- SwiGLU feed-forward ---
       for (std::uint32_t t = 0; t < n; ++t)
         vec::rms_norm(x + std::size_t(t) * E, blk.ffn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
-      linear(blk.gate, h, n, s.gate.data(), s.row.data());
-      linear(blk.up, h, n, s.up.data(), s.row.data());
+      linear(pool, blk.gate, h, n, s.gate.data(), s.row.data(), row_stride);
+      linear(pool, blk.up, h, n, s.up.data(), s.row.data(), row_stride);
       for (std::size_t i = 0; i < std::size_t(n) * F; ++i) {
         const float g = s.gate[i];
         s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];  // silu(gate) * up
       }
-      linear(blk.down, s.gate.data(), n, h, s.row.data());
+      linear(pool, blk.down, s.gate.data(), n, h, s.row.data(), row_stride);
       for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
     }
   }
@@ -209,7 +221,7 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
   const std::uint32_t count = n - first;
   for (std::uint32_t t = first; t < n; ++t)
     vec::rms_norm(x + std::size_t(t) * E, output_norm_, c.rms_norm_eps, h + std::size_t(t - first) * E, E);
-  linear(output_, h, count, logits, s.row.data());
+  linear(pool, output_, h, count, logits, s.row.data(), row_stride);
 }
 
 }  // namespace mobilellm

@@ -40,6 +40,8 @@ struct Scratch {
   std::vector<float> x, h, q, k, v, att, gate, up, scores, row, cos, sin;
 };
 
+class ThreadPool;
+
 class Transformer {
  public:
   explicit Transformer(const ModelFile& file);
@@ -50,7 +52,7 @@ class Transformer {
   // and values to `cache`. Writes the logits of every token (count × vocab floats) when
   // `all_logits`, else only those of the last token (vocab floats).
   void forward(const std::int32_t* tokens, std::uint32_t count, std::uint32_t pos0, KvCache& cache,
-               Scratch& s, float* logits, bool all_logits) const;
+               Scratch& s, ThreadPool& pool, float* logits, bool all_logits) const;
 
  private:
   struct Block {

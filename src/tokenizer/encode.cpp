@@ -29,18 +29,18 @@ namespace {
 
 constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // U+2581 '▁'
 
-// Longest text encode accepts: the normalised text (at most 3 bytes per input byte, plus the
-// dummy prefix) must fit the 32-bit offsets of Symbol.
-constexpr std::size_t kMaxTextBytes = std::size_t{1} << 30;
+// Longest text encode accepts. The normalised text has at most 3 bytes per input byte plus the
+// dummy prefix, and at most one symbol per byte of it: both must fit Symbol's 32-bit fields.
+constexpr std::size_t kMaxTextBytes = std::size_t{1} << 29;
 
 // A span of the normalised text. size == 0 marks a symbol merged into its left neighbour.
 struct Symbol {
   std::uint32_t begin;
   std::uint32_t size;
-  std::int32_t id;     // piece id, or -1 when the span is no piece (byte fallback at the end)
-  std::int32_t prev;   // neighbours in the list, -1 at the ends
+  std::int32_t id;    // piece id, or -1 when the span is no piece (byte fallback at the end)
+  std::int32_t prev;  // neighbours in the list, -1 at the ends
   std::int32_t next;
-  bool mergeable;      // false for user_defined matches and invalid bytes
+  bool mergeable;  // false for user_defined matches and invalid bytes
 };
 
 // A pair of adjacent symbols that may merge. `order` packs (rank, left symbol index): lower merges
@@ -116,16 +116,14 @@ void Tokenizer::Impl::encode_into(std::string_view text, std::vector<std::int32_
   std::string norm;
   norm.reserve(text.size() + (add_space_prefix ? kSpaceSymbol.size() : 0));
   if (add_space_prefix) norm.append(kSpaceSymbol);
-  for (const char c : text) {
-    if (c == ' ') norm.append(kSpaceSymbol);
-    else norm.push_back(c);
-  }
+  for (const char& c : text) norm.append(c == ' ' ? kSpaceSymbol : std::string_view(&c, 1));
   const std::string_view normalized = norm;
 
   // 2. Split into symbols.
   std::vector<Symbol> symbols;
-  symbols.reserve(text.size() + 1);  // at most one symbol per input byte, plus the prefix
-  const auto add_symbol = [&](std::size_t begin, std::size_t size, std::int32_t id, bool mergeable) {
+  symbols.reserve(text.size() + 1);  // enough unless characters fall back to several bytes
+  const auto add_symbol = [&](std::size_t begin, std::size_t size, std::int32_t id,
+                              bool mergeable) {
     const auto index = static_cast<std::int32_t>(symbols.size());
     symbols.push_back(Symbol{static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(size),
                              id, index - 1, index + 1, mergeable});
@@ -189,9 +187,9 @@ void Tokenizer::Impl::encode_into(std::string_view text, std::vector<std::int32_
       if (has_unused && types[static_cast<std::size_t>(result)] == TokenType::unused)
         unused_splits.insert_or_assign(result, Split{l.begin, l.size, r.size});
     }
-    return Candidate{(std::uint64_t{static_cast<std::uint32_t>(rank)} << 32) |
-                         static_cast<std::uint32_t>(left),
-                     result, size};
+    return Candidate{
+        (std::uint64_t{static_cast<std::uint32_t>(rank)} << 32) | static_cast<std::uint32_t>(left),
+        result, size};
   };
   std::vector<Candidate> initial;
   for (std::size_t i = 1; i < symbols.size(); ++i)

@@ -19,9 +19,9 @@ using tokenizer_detail::Utf8Head;
 
 namespace {
 
-constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";        // U+2581 '▁'
+constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";           // U+2581 '▁'
 constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
-constexpr std::string_view kUnknownSurface = " \xE2\x81\x87 ";    // " ⁇ ", SentencePiece's default
+constexpr std::string_view kUnknownSurface = " \xE2\x81\x87 ";  // " ⁇ ", SentencePiece's default
 
 [[noreturn]] void bad_vocabulary(const std::string& detail) {
   throw InvalidArgument("tokenizer vocabulary: " + detail);
@@ -173,7 +173,9 @@ Tokenizer::Tokenizer(const Vocabulary& vocab) {
     std::string joined;
     for (std::size_t rank = 0; rank < vocab.merges.size(); ++rank) {
       const std::string_view merge = vocab.merges[rank];
-      const auto where = [&] { return "merge " + std::to_string(rank) + " \"" + printable(merge) + "\""; };
+      const auto where = [&] {
+        return "merge " + std::to_string(rank) + " \"" + printable(merge) + "\"";
+      };
       const std::size_t space = merge.find(' ');
       if (space == std::string_view::npos || space == 0 || space + 1 == merge.size() ||
           merge.find(' ', space + 1) != std::string_view::npos)
@@ -246,7 +248,8 @@ bool Tokenizer::add_bos() const { return impl_->add_bos; }
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
   std::vector<std::int32_t> ids;
   if (add_bos) {
-    if (impl_->bos < 0) throw InvalidArgument("tokenizer: BOS requested but the vocabulary has none");
+    if (impl_->bos < 0)
+      throw InvalidArgument("tokenizer: BOS requested but the vocabulary has none");
     ids.push_back(impl_->bos);
   }
   if (!text.empty()) impl_->encode_into(text, ids);
@@ -303,11 +306,12 @@ std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
   return out;
 }
 
-Tokenizer::StreamDecoder::StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+Tokenizer::StreamDecoder::StreamDecoder(const Tokenizer& tokenizer)
+    : tokenizer_(tokenizer.impl_.get()) {}
 
 std::string Tokenizer::StreamDecoder::push(std::int32_t id) {
   std::string out;
-  tokenizer_->impl_->decode_one(id, pending_, at_start_, out);
+  tokenizer_->decode_one(id, pending_, at_start_, out);
   return out;
 }
 

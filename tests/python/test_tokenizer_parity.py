@@ -23,6 +23,8 @@ Text containing U+2581 '▁' is compared for ids but left out of round trips: '�
 symbol, so it decodes to ' ' (in sentencepiece too).
 """
 
+import io
+import json
 import os
 import random
 import struct
@@ -33,6 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 common.require_modules("numpy", "torch", "sentencepiece")
+
+import sentencepiece as spm  # noqa: E402
 
 import hf_checkpoint as hc  # noqa: E402
 import tokenizer_corpus  # noqa: E402
@@ -180,8 +184,6 @@ def synthetic_sentencepiece_model(folder, training_lines, rng):
     """Trains a BPE model with user-defined pieces on `training_lines`, then rewrites it: scores
     rounded so that many tie, and about one multi-character piece in ten made UNUSED (still a
     merge step, split back when it is left over). Returns the .model path."""
-    import io
-    import sentencepiece as spm
     trained = io.BytesIO()
     user_defined = ["<tag>", "<ta", SPACE + "foo", "ab", "日本"]
     spm.SentencePieceTrainer.train(
@@ -279,7 +281,6 @@ TINYSTORIES_FACTS = [
 def main():
     args = common.parse_args(__doc__.splitlines()[0])
     shared = common.require_shared(args, LLAMA2, TINYSTORIES, OFFICIAL_CONFIG)
-    import sentencepiece as spm
     corpus = tokenizer_corpus.corpus()
     round_trippable = [i for i, line in enumerate(corpus) if SPACE not in line]
 
@@ -313,7 +314,6 @@ def main():
         sentencepiece_case(folder, seed, synthetic_sentencepiece_model(folder, training, rng))
 
     def tinystories(folder, seed):
-        import json
         source = os.path.join(shared, TINYSTORIES)
         with open(os.path.join(source, "tokenizer.json"), encoding="utf-8") as f:
             tokenizer_json = json.load(f)
@@ -340,10 +340,36 @@ def main():
         compare("decode(encode(line))", [short[i] for i in covered], decoded,
                 [short[i] for i in covered])
 
+    def cli(folder, seed):
+        """The command line itself: TEXT, --, BOS by default, errors and their exit codes."""
+        source = os.path.join(shared, TINYSTORIES)
+        with open(os.path.join(source, "tokenizer.json"), encoding="utf-8") as f:
+            oracle = PlainHfBpe(json.load(f))
+        model = convert(args.cli, folder, source)
+        story_ids = TINYSTORIES_FACTS[0][1]
+        r = common.run_cli(args.cli, ["tokenize", "-m", model, TINYSTORIES_FACTS[0][0]])
+        common.check(r.returncode == 0 and r.stdout == " ".join(map(str, [1] + story_ids)) + "\n",
+                     "TEXT with BOS\n" + r.describe())
+        r = common.run_cli(args.cli, ["tokenize", "-m", model, "--no-bos", "--", "-x"])
+        want = " ".join(map(str, oracle.encode("-x"))) + "\n"
+        common.check(r.returncode == 0 and r.stdout == want, "-- TEXT\n" + r.describe())
+        r = common.run_cli(args.cli, ["tokenize", "-m", model, "--decode",
+                                      ",".join(map(str, story_ids))])
+        common.check(r.returncode == 0 and r.stdout == TINYSTORIES_FACTS[0][0] + "\n",
+                     "--decode IDS\n" + r.describe())
+        r = common.run_cli(args.cli, ["tokenize", "-m", model, "--decode", "1 2048"])
+        common.check(r.returncode == 1 and "2048" in r.stderr, "id out of range\n" + r.describe())
+        for bad in (["tokenize", "hello"], ["tokenize", "-m", model],
+                    ["tokenize", "-m", model, "a", "b"],
+                    ["tokenize", "-m", model, "--decode", "1 x"]):
+            r = common.run_cli(args.cli, bad)
+            common.check(r.returncode == 2, "usage error expected\n" + r.describe())
+
     suite = common.Suite(args, "test_tokenizer_parity")
     suite.add("llama2-sp", llama2)
     suite.add("synthetic-sp", synthetic)
     suite.add("tinystories-json", tinystories)
+    suite.add("cli", cli)
     return suite.run()
 
 

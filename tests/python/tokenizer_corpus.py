@@ -52,14 +52,15 @@ INVISIBLE = ["\x00", "\x01", "\x1b[31mred\x1b[0m", "\x7f", "\u200b", "\u200d", "
              "\u2060", "\u202e", "\ufffd", "\uffff", "\U0010ffff", "\U000e0041"]
 SPECIAL_LOOKING = ["<s>", "</s>", "<unk>", "<pad>", "<0x41>", "<0x0A>", "<|start_story|>",
                    "<|end_story|>", "\u2581", "\u2581\u2581x", "[INST]", "<<SYS>>", "<|im_start|>",
-                   "<mask>", "<<>>", "<0xZZ>"]
+                   "<mask>", "<<>>", "<0xZZ>", "<tag>", "<ta", "<tag>x</tag>"]
 CODE = ["def f(x):", "    return x * 2", "for (int i = 0; i < n; ++i) {", "#include <stdio.h>",
         "SELECT * FROM t WHERE id = 42;", '<div class="a">x</div>', '{"key": [1, 2.5, null]}',
         "x += y >> 3 & 0xFF;", 'fn main() { println!("hi"); }', "https://example.com/p?q=1&r=2",
         "if (a != b && c || !d) return;", "std::vector<int> v{1, 2, 3};", "$ ls -la | grep .py",
         "lambda x: x ** 2", "a_b_c = None  # comment", "\tindented\twith\ttabs",
         "/* block */ // line", "console.log(`template ${x}`);", "C:\\Users\\name\\file.txt",
-        "user@example.org", "0b1011 0o17 0x1F 1e-9", "@decorator", "    \t  mixed indent"]
+        "user@example.org", "0b1011 0o17 0x1F 1e-9", "@decorator", "    \t  mixed indent",
+        "foo = bar(baz)", "foo.foo()"]
 PUNCTUATION = list(".,;:!?-'\"()[]{}/\\|@#$%^&*_+=~`<>")
 
 

@@ -340,6 +340,21 @@ TEST(HfConfig, RejectsUnsupportedFeatures) {
   EXPECT_EQ(parse_hf_config(config.dump(), "config.json").architecture, "LlamaForCausalLM");
 }
 
+TEST(HfConfig, RejectsDuplicateKeys) {
+  const std::string base = base_config().dump();  // "{...}"
+  const FormatError top = format_error("{\"hidden_size\": 16, " + base.substr(1));
+  EXPECT_EQ(top.field(), "(json)");
+  EXPECT_EQ(top.detail(), "the key \"hidden_size\" appears twice in one object");
+  // Inside a nested object, including one that is otherwise ignored.
+  const FormatError nested =
+      format_error("{\"quantization\": {\"bits\": 4, \"bits\": 8}, " + base.substr(1));
+  EXPECT_TRUE(contains(nested.detail(), "\"bits\" appears twice")) << nested.what();
+  // The same key in sibling objects, or in an object after its nested one closed, is fine.
+  const std::string siblings =
+      "{\"a\": {\"k\": 1}, \"b\": [{\"k\": 1}, {\"k\": 2}], \"k\": 3, " + base.substr(1);
+  EXPECT_EQ(parse_hf_config(siblings, "config.json").config.embedding_length, 576u);
+}
+
 TEST(HfConfig, RejectsMalformedJson) {
   for (const std::string text : {"", "{", "[]", "42", "{\"hidden_size\": 1e400}", "{\"a\": 1} {}",
                                  "{\"a\": \"\xff\"}", "{\"a\": 01}"}) {

@@ -613,6 +613,13 @@ TEST(HfTokenizer, RejectsMalformedJson) {
     EXPECT_EQ(e.file(), "tokenizer.json");
     EXPECT_EQ(e.field(), c.field);
   }
+  // Duplicate keys: the last would silently win in nlohmann's DOM.
+  const std::string dump = base_tokenizer().dump();
+  const std::string twice =
+      dump.substr(0, dump.find("\"b\":7")) + "\"b\":7," + dump.substr(dump.find("\"b\":7"));
+  const FormatError dup = format_error_from([&] { parse_text(twice, nullptr); });
+  EXPECT_EQ(dup.field(), "(json)");
+  EXPECT_EQ(dup.detail(), "the key \"b\" appears twice in one object");
   // Syntax errors carry the byte offset.
   const FormatError e = format_error_from([&] { parse_text("{\"model\": nope}", nullptr); });
   EXPECT_TRUE(e.offset().has_value());

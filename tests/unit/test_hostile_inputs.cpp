@@ -45,6 +45,10 @@ using gguf::Value;
 constexpr std::uint64_t kMaxText = 64ull << 20;  // what the converter allows a JSON file
 
 std::string str(std::uint64_t v) { return std::to_string(v); }
+// "7", "minus_1": a signed value as a test-name fragment.
+std::string signed_label(std::int64_t v) {
+  return v < 0 ? "minus_" + std::to_string(-v) : std::to_string(v);
+}
 
 // =============================================================================== the model file
 
@@ -357,7 +361,7 @@ std::vector<Case> gguf_cases() {
             array_of(b, "tokenizer.ggml.scores").floats[5] = v;
           });
   for (std::int32_t v : {0, 7, -1})
-    model("token_type_" + std::to_string(v), {"tokenizer.ggml.token_type"},
+    model("token_type_" + signed_label(v), {"tokenizer.ggml.token_type"},
           [array_of, v](test::ModelBuilder& b) {
             array_of(b, "tokenizer.ggml.token_type").ints[5] = v;
           });
@@ -567,9 +571,22 @@ std::vector<Case> safetensors_cases() {
   for (const auto& [label, offsets] : bad_offsets)
     header("data_offsets_" + label, {kEmbed},
            [offsets = offsets](ordered_json& h) { h[kEmbed]["data_offsets"] = offsets; });
-  header("tensors_shifted_leaving_a_gap", {}, [](ordered_json& h) {
+  header("tensors_shifted_by_4_bytes", {}, [](ordered_json& h) {
     for (auto& [name, entry] : h.items())
       for (auto& o : entry["data_offsets"]) o = o.get<std::uint64_t>() + 4;
+  });
+  list.add("gap_before_last_tensor", {kNorm}, [] {
+    // Four unused bytes between the last two tensors; every extent is still inside the data.
+    ordered_json h = seed_header();
+    auto& offsets = h[kNorm]["data_offsets"];
+    const std::uint64_t begin = offsets[0].get<std::uint64_t>();
+    offsets = {begin + 4, offsets[1].get<std::uint64_t>() + 4};
+    const auto& seed = safetensors_seed();
+    Bytes data(seed.bytes.begin() + static_cast<std::ptrdiff_t>(seed.data_offset), seed.bytes.end());
+    data.insert(data.begin() + static_cast<std::ptrdiff_t>(begin), 4, 0);
+    std::string text = h.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');
+    return cb::assemble_safetensors(text, data);
   });
   header("tensors_overlap", {}, [](ordered_json& h) { h[kV]["data_offsets"] = h[kK]["data_offsets"]; });
   header("last_tensor_runs_past_data", {kNorm}, [](ordered_json& h) {
@@ -663,10 +680,15 @@ std::vector<Case> safetensors_cases() {
   edit_index("tensor_in_other_shard", {kQ},
              [](ordered_json& j) { j["weight_map"][kQ] = kShardNames[1]; });
   edit_index("shard_does_not_exist", {"model-00003-of-00003.safetensors"},
-             [](ordered_json& j) { j["weight_map"][kQ] = "model-00003-of-00003.safetensors"; },
+             [](ordered_json& j) {
+               j["weight_map"]["lm_head.weight"] = "model-00003-of-00003.safetensors";
+             },
              ErrorCode::io);
   edit_index("tensor_in_no_shard", {"lm_head.weight"},
              [](ordered_json& j) { j["weight_map"]["lm_head.weight"] = kShardNames[0]; });
+  index.add("number_overflows_double", {}, [] {
+    return replace_all(seed_bytes(Input::safetensors_index), "\"total_size\":", "\"total_size\":1e400,\"x\":");
+  });
   index.add("duplicate_weight_map_key", {}, [] {
     const std::string text = to_string(seed_bytes(Input::safetensors_index));
     const std::string key = "\"weight_map\":{";
@@ -757,10 +779,19 @@ std::vector<Case> torch_cases() {
   field("local_flags_encrypted", {v}, version.local_header + zf::local_flags, 0x0809, 2);
   field("local_flags_without_descriptor", {v}, version.local_header + zf::local_flags, 0x0800, 2);
   // The end records' counts, offsets and sizes.
+  // Entry counts: the classic record's (both fields, so it is not taken for a multi-disk
+  // archive), the zip64 record's, and both records agreeing on a wrong count.
   for (std::uint64_t n : {std::uint64_t{0}, n_members - 1, n_members + 1})
-    field("end_entries_" + str(n), {}, end + zf::end_entries, n, 2);
+    list.patch("end_entries_" + str(n), {}, [end, n](Bytes& b) {
+      cb::store_le(b, end + zf::end_entries_on_disk, n, 2);
+      cb::store_le(b, end + zf::end_entries, n, 2);
+    });
   for (std::uint64_t n : {n_members + 1, k2p40, kMaxU64})
-    field("zip64_entries_" + str(n), {}, z64 + zf::zip64_end_entries, n, 8);
+    list.patch("zip64_entries_" + str(n), {}, [z64, n](Bytes& b) {
+      cb::store_le(b, z64 + zf::zip64_end_entries_on_disk, n, 8);
+      cb::store_le(b, z64 + zf::zip64_end_entries, n, 8);
+    });
+  field("end_entries_on_disk_differ", {}, end + zf::end_entries_on_disk, n_members - 1, 2);
   list.patch("both_entry_counts_plus_1", {}, [end, z64, n_members](Bytes& b) {
     cb::store_le(b, end + zf::end_entries_on_disk, n_members + 1, 2);
     cb::store_le(b, end + zf::end_entries, n_members + 1, 2);
@@ -918,7 +949,7 @@ std::vector<Case> torch_cases() {
   });
   pickle("root_is_a_tuple", {}, [](const Bytes&) { return to_bytes(std::string("\x80\x02).", 4)); });
   pickle("entry_is_an_int", {}, [](const Bytes&) {
-    return to_bytes(std::string("\x80\x02}X\x01\x00\x00\x00xK\x05s.", 14));
+    return to_bytes(std::string("\x80\x02}X\x01\x00\x00\x00xK\x05s.", 13));
   });
   pickle("build_on_plain_dict", {}, [](const Bytes&) {
     Bytes p = cb::build_state_dict_pickle(pickle_tensors(), {.ordered = false}).bytes;
@@ -1005,8 +1036,7 @@ std::vector<Case> sentencepiece_cases() {
   for (std::int64_t type : {std::int64_t{0}, std::int64_t{7}, std::int64_t{-1},
                             std::int64_t{std::numeric_limits<std::int32_t>::max()},
                             std::int64_t{k2p40}})
-    model("piece_type_" + std::to_string(type), {"type"},
-          [type](M& m) { m.pieces[5].type = type; });
+    model("piece_type_" + signed_label(type), {"type"}, [type](M& m) { m.pieces[5].type = type; });
   for (const auto& [label, score] : {std::pair<const char*, float>{"nan", std::nanf("")},
                                      {"inf", std::numeric_limits<float>::infinity()},
                                      {"minus_inf", -std::numeric_limits<float>::infinity()}})
@@ -1021,8 +1051,10 @@ std::vector<Case> sentencepiece_cases() {
            {"duplicate", "a"}})
     model("piece_" + label, {"piece"}, [text = text](M& m) { m.pieces[6].text = text; });
   model("piece_missing", {"piece"}, [](M& m) { m.pieces[6].text.reset(); });
-  for (const char* text : {"<0x0a>", "<0xG0>", "<0x100>", "0x0A", "<0x0A"})
-    model(std::string("byte_piece_") + text, {"piece"}, [text](M& m) { m.pieces[3].text = text; });
+  for (const auto& [label, text] : std::vector<std::pair<std::string, std::string>>{
+           {"lower_case", "<0x0a>"}, {"not_hex", "<0xG0>"}, {"three_digits", "<0x100>"},
+           {"no_brackets", "0x0A"}, {"unclosed", "<0x0A"}})
+    model("byte_piece_" + label, {"piece"}, [text = text](M& m) { m.pieces[3].text = text; });
   model("no_unknown_piece", {}, [](M& m) { m.pieces[0].type = 3; });
   model("two_unknown_pieces", {}, [](M& m) { m.pieces[10].type = 2; });
   model("unk_id_not_the_unknown_piece", {"unk_id"}, [](M& m) { m.trainer += pb::int32_field(40, 1); });
@@ -1303,8 +1335,9 @@ std::vector<Case> config_cases() {
   list.add("array", {}, json_text("[{\"hidden_size\": 8}]"));
   text("truncated", {}, [](std::string t) { return t.substr(0, t.size() - 1); });
   text("trailing_garbage", {}, [](std::string t) { return t + "{}"; });
-  for (const char* literal : {"NaN", "Infinity", "-Infinity", "1e400"})
-    text(std::string("rope_theta_") + literal, {}, replaced("\"rope_theta\":10000.0", std::string("\"rope_theta\":") + literal));
+  for (const auto& [label, literal] : std::vector<std::pair<std::string, std::string>>{
+           {"NaN", "NaN"}, {"Infinity", "Infinity"}, {"minus_Infinity", "-Infinity"}, {"1e400", "1e400"}})
+    text("rope_theta_" + label, {}, replaced("\"rope_theta\":10000.0", "\"rope_theta\":" + literal));
   text("invalid_utf8", {}, replaced("\"llama\"", "\"ll\xff" "ma\""));
   text("duplicate_key", {"hidden_size"}, [](std::string t) { return "{\"hidden_size\":16," + t.substr(1); });
 
@@ -1616,6 +1649,9 @@ TEST_P(HostileTruncation, EveryPrefixIsRejected) {
   std::uint64_t tested = 0;
   for (std::uint64_t n = 0; n < seed.size(); ++n) {
     if (n >= kDense && n % kStride != 0 && n + kTail < seed.size()) continue;
+    // A new file each time: rewriting a file in place can cost a disk flush (ext4 flushes a
+    // file truncated and rewritten, as a crash-safety heuristic).
+    fs::remove(path);
     cb::write_file(path, std::span(seed).first(n));
     ++tested;
     try {

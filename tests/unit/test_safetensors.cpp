@@ -113,6 +113,10 @@ TEST(Safetensors, RejectsHeadersThatAreNotAJsonObject) {
   EXPECT_TRUE(rejects([&] { read_bytes(assemble_safetensors("{} x", {})); }, {"invalid JSON"}));
   EXPECT_TRUE(
       rejects([&] { read_bytes(assemble_safetensors("{\"\xff\": 1}", {})); }, {"invalid JSON"}));
+  // nlohmann reports a number beyond double range as out_of_range, not as a parse error.
+  EXPECT_TRUE(
+      rejects([&] { read_bytes(assemble_safetensors("{\"w\": {\"shape\": [1e400]}}", {})); },
+              {"invalid JSON", "number overflow", "1e400"}));
 }
 
 TEST(Safetensors, RejectsDuplicateKeys) {
@@ -358,10 +362,17 @@ TEST_F(ShardedSafetensors, RejectsMalformedIndexes) {
 }
 
 TEST_F(ShardedSafetensors, ReportsAMissingShardAsAnIoError) {
-  ordered_json index = write_valid();
-  index["weight_map"]["c"] = "model-00003-of-00002.safetensors";
-  write_index(index);
-  EXPECT_THROW(read_sharded_safetensors(dir_), IoError);
+  // Whether the missing shard sorts after the others or before them.
+  for (const char* missing :
+       {"model-00003-of-00002.safetensors", "model-00000-of-00002.safetensors"}) {
+    ordered_json index = write_valid();
+    index["weight_map"]["c"] = missing;
+    write_index(index);
+    EXPECT_THROW(read_sharded_safetensors(dir_), IoError) << missing;
+    index["weight_map"]["a"] = missing;  // a tensor whose real shard is read first
+    write_index(index);
+    EXPECT_THROW(read_sharded_safetensors(dir_), IoError) << missing;
+  }
 }
 
 TEST_F(ShardedSafetensors, RejectsABadShard) {

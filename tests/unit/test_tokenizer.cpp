@@ -129,12 +129,17 @@ TEST(Tokenizer, InvalidUtf8BytesBecomeTheirBytePieces) {
   const Tokenizer t(vb.v);
   // Stray continuation, overlong, surrogate, truncated at the end, above U+10FFFF: each byte
   // stands alone, and its neighbours still merge across nothing.
-  EXPECT_EQ(encode_pieces(t, "a\x80" "b"), (Pieces{"a", "<0x80>", "b"}));
-  EXPECT_EQ(encode_pieces(t, "\xC0\x80" "ab"), (Pieces{"<0xC0>", "<0x80>", "ab"}));
+  EXPECT_EQ(encode_pieces(t,
+                          "a\x80"
+                          "b"),
+            (Pieces{"a", "<0x80>", "b"}));
+  EXPECT_EQ(encode_pieces(t,
+                          "\xC0\x80"
+                          "ab"),
+            (Pieces{"<0xC0>", "<0x80>", "ab"}));
   EXPECT_EQ(encode_pieces(t, "\xED\xA0\x80"), (Pieces{"<0xED>", "<0xA0>", "<0x80>"}));
   EXPECT_EQ(encode_pieces(t, "ab\xE3\x81"), (Pieces{"ab", "<0xE3>", "<0x81>"}));
-  EXPECT_EQ(encode_pieces(t, "\xF4\x90\x80\x80"),
-            (Pieces{"<0xF4>", "<0x90>", "<0x80>", "<0x80>"}));
+  EXPECT_EQ(encode_pieces(t, "\xF4\x90\x80\x80"), (Pieces{"<0xF4>", "<0x90>", "<0x80>", "<0x80>"}));
   EXPECT_EQ(encode_pieces(t, "\xFF"), (Pieces{"<0xFF>"}));
 }
 
@@ -143,7 +148,9 @@ TEST(Tokenizer, RunsOfUnknownCharactersFuseWithoutBytePieces) {
   vb.add(kSpace, -1).add("a", -1).add("b", -1);
   const Tokenizer t(vb.v);
   // "a日本b", "日 本", and an invalid byte: each run without pieces is one <unk>.
-  EXPECT_EQ(encode_pieces(t, "a\xE6\x97\xA5\xE6\x9C\xAC" "b"),
+  EXPECT_EQ(encode_pieces(t,
+                          "a\xE6\x97\xA5\xE6\x9C\xAC"
+                          "b"),
             (Pieces{kSpace, "a", "<unk>", "b"}));
   EXPECT_EQ(encode_pieces(t, "\xE6\x97\xA5 \xE6\x9C\xAC"),
             (Pieces{kSpace, "<unk>", kSpace, "<unk>"}));
@@ -213,17 +220,19 @@ TEST(Tokenizer, DecodeRules) {
   const auto dec = [&](std::initializer_list<std::int32_t> ids) {
     return t.decode(std::vector<std::int32_t>(ids));
   };
-  const std::int32_t sp = id(kSpace), a = id("a"), sa = id(kSpace + "a"), bc = id("b" + kSpace + "c");
+  const std::int32_t sp = id(kSpace), a = id("a"), sa = id(kSpace + "a"),
+                     bc = id("b" + kSpace + "c");
   const auto byte = [](int b) { return 3 + b; };
   EXPECT_EQ(dec({}), "");
-  EXPECT_EQ(dec({sa, sa}), "a a");               // the dummy prefix is dropped once
+  EXPECT_EQ(dec({sa, sa}), "a a");  // the dummy prefix is dropped once
   EXPECT_EQ(dec({sp, sp, sp}), "  ");
-  EXPECT_EQ(dec({1, sp, 2, sp, a}), " a");        // control pieces: nothing, and not "first"
+  EXPECT_EQ(dec({1, sp, 2, sp, a}), " a");  // control pieces: nothing, and not "first"
   EXPECT_EQ(dec({a, bc}), "ab c");
-  EXPECT_EQ(dec({0, sa}), " \xE2\x81\x87  a");    // unknown: " ⁇ ", and it counts as first
-  EXPECT_EQ(dec({byte(0x20), sa}), "  a");       // byte pieces count as first too
+  EXPECT_EQ(dec({0, sa}), " \xE2\x81\x87  a");  // unknown: " ⁇ ", and it counts as first
+  EXPECT_EQ(dec({byte(0x20), sa}), "  a");      // byte pieces count as first too
   EXPECT_EQ(dec({byte(0xE3), byte(0x81), byte(0x82)}), "\xE3\x81\x82");  // "あ"
-  EXPECT_EQ(dec({byte(0xE3), 1, byte(0x81), byte(0x82)}), kReplacement + kReplacement + kReplacement);
+  EXPECT_EQ(dec({byte(0xE3), 1, byte(0x81), byte(0x82)}),
+            kReplacement + kReplacement + kReplacement);
   EXPECT_EQ(dec({byte(0xE3), byte(0x81), sa}), kReplacement + kReplacement + " a");
   EXPECT_EQ(dec({byte(0xF0), byte(0x9F), byte(0x98), byte(0x80), byte(0x80)}),
             "\xF0\x9F\x98\x80" + kReplacement);
@@ -303,6 +312,18 @@ TEST(Tokenizer, StreamDecoderStateSurvivesErrorsAndFinishStartsOver) {
   EXPECT_EQ(stream.push(sa), " a");
 }
 
+TEST(Tokenizer, StreamDecoderFollowsAMovedTokenizer) {
+  VocabBuilder vb;
+  vb.add(kSpace + "a", -1);
+  Tokenizer original(vb.v);
+  const std::int32_t sa = static_cast<std::int32_t>(original.size()) - 1;
+  Tokenizer::StreamDecoder stream(original);
+  EXPECT_EQ(stream.push(sa), "a");
+  const Tokenizer moved = std::move(original);
+  EXPECT_EQ(stream.push(sa), " a");
+  EXPECT_EQ(moved.decode(std::vector<std::int32_t>{sa, sa}), "a a");
+}
+
 // ------------------------------------------------------------------- hostile vocabularies
 
 TEST(Tokenizer, RejectsInconsistentVocabularies) {
@@ -372,6 +393,40 @@ TEST(Tokenizer, EncodeWithoutBosInTheVocabularyThrowsOnlyWhenAsked) {
   EXPECT_EQ(encode_pieces(t, "a"), (Pieces{kSpace, "a"}));
 }
 
+TEST(Tokenizer, RandomTextEncodesSafelyAndValidTextRoundTrips) {
+  VocabBuilder vb;
+  vb.add(kSpace, -1).add("a", -2).add("b", -3).add(kSpace + "a", -1).add("ab", -2);
+  vb.add("ab" + kSpace, -0.5f, TokenType::unused).add("ab" + kSpace + "a", -0.7f);
+  vb.add("<tag>", 0, TokenType::user_defined).add("\xC3\xA9", -4);
+  const Tokenizer t(vb.v);
+  // Fragments: pieces, spaces, characters with and without pieces, and invalid UTF-8.
+  const std::vector<std::string> valid = {
+      "a",     "b",  "ab", " ", "  ", "\t", "\xC3\xA9", "\xE6\x97\xA5", "\xF0\x9F\x98\x80",
+      "<tag>", "<ta"};
+  const std::vector<std::string> invalid = {"\x80", "\xFF", "\xE3\x81", "\xC0\xAF", "\xED\xB0\x80"};
+  std::mt19937 rng(99);
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    bool is_valid = true;
+    for (unsigned n = rng() % 24; n > 0; --n) {
+      if (rng() % 8 == 0) {
+        text += invalid[rng() % invalid.size()];
+        is_valid = false;
+      } else {
+        text += valid[rng() % valid.size()];
+      }
+    }
+    const std::vector<std::int32_t> ids = t.encode(text, false);
+    for (const auto id : ids) ASSERT_LT(static_cast<std::size_t>(id), t.size());
+    const std::string back = t.decode(ids);
+    if (is_valid) {
+      ASSERT_EQ(back, text);
+    } else {
+      ASSERT_TRUE(is_valid_utf8(back));
+    }
+  }
+}
+
 // ----------------------------------------------------------------------- one megabyte inputs
 
 TEST(Tokenizer, OneMegabyteOfOneCharacter) {
@@ -382,7 +437,8 @@ TEST(Tokenizer, OneMegabyteOfOneCharacter) {
   const std::vector<std::int32_t> ids = t.encode(text, false);
   // Every "aa" forms first (leftmost first), then every pair of them: 2^18 "aaaa".
   ASSERT_EQ(ids.size(), std::size_t{1} << 18);
-  EXPECT_TRUE(std::all_of(ids.begin(), ids.end(), [&](std::int32_t id) { return t.piece(id) == "aaaa"; }));
+  EXPECT_TRUE(
+      std::all_of(ids.begin(), ids.end(), [&](std::int32_t id) { return t.piece(id) == "aaaa"; }));
   EXPECT_EQ(t.decode(ids), text);
 }
 
@@ -408,7 +464,9 @@ TEST(TokenizerLlama2, EncodeMatchesSentencePiece) {
       {"\t\tx\n", {29871, 12, 12, 29916, 13}},
       {std::string("\0a", 2), {29871, 3, 29874}},
       {"\xC3\xA9\xF0\x9F\x98\x80\xF0\x9D\x94\x98", {904, 243, 162, 155, 131, 243, 160, 151, 155}},
-      {"ab\xC2\xA0" "c", {633, 30081, 29883}},
+      {"ab\xC2\xA0"
+       "c",
+       {633, 30081, 29883}},
   };
   for (const auto& [text, want] : cases) EXPECT_EQ(t->encode(text, false), want) << text;
   EXPECT_EQ(t->encode("Hello world", true), (std::vector<std::int32_t>{1, 15043, 3186}));

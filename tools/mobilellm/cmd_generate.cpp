@@ -39,6 +39,7 @@ options:
   --ignore-eos             keep generating past the end-of-sequence token
   --no-bos                 do not prepend BOS to the prompt
   --truncate-prompt        drop the oldest prompt tokens if the prompt does not fit the context
+  -t, --threads N          compute threads (default 0 = all cores)
 )";
 
 }  // namespace
@@ -46,6 +47,7 @@ options:
 int run_generate(const Args& args) {
   std::string model_path, prompt;
   bool have_prompt = false;
+  std::int64_t threads = 0;
   std::int64_t ctx = 0;
   std::optional<std::uint64_t> seed;
   GenerationConfig gc;
@@ -64,6 +66,8 @@ int run_generate(const Args& args) {
       have_prompt = true;
     } else if (auto v = c.option({"-n", "--n-predict"})) {
       gc.max_new_tokens = std::uint32_t(parse_int("-n", *v, 0, INT32_MAX));
+    } else if (auto v = c.option({"-t", "--threads"})) {
+      threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
       ctx = parse_int("-c", *v, 0, INT32_MAX);
     } else if (auto v = c.option({"--temp", "--temperature"})) {
@@ -102,7 +106,7 @@ int run_generate(const Args& args) {
   gc.sampling.validate();  // report bad sampling flags before loading the model
 
   auto model = Model::load(model_path);
-  Session session(model, SessionOptions{std::uint32_t(ctx)});
+  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
   GenerationResult r = session.generate(prompt, gc, [](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);

@@ -26,6 +26,7 @@ options:
                        0 (default) = the whole sequence in one call
   -c, --ctx-size N     context length of the session (default: the model's)
   -o, --output PATH    output .npy file (written atomically)
+  -t, --threads N      compute threads (default 0 = all cores)
 )";
 
 std::vector<std::int32_t> parse_ids(const std::string& s) {
@@ -45,7 +46,7 @@ std::vector<std::int32_t> parse_ids(const std::string& s) {
 int run_logits(const Args& args) {
   std::string model_path, out_path;
   std::vector<std::int32_t> tokens;
-  std::int64_t batch = 0, ctx = 0;
+  std::int64_t batch = 0, ctx = 0, threads = 0;
   ArgCursor c(args);
   while (!c.done()) {
     if (c.flag({"-h", "--help"})) {
@@ -57,6 +58,8 @@ int run_logits(const Args& args) {
       tokens = parse_ids(*v);
     } else if (auto v = c.option({"--batch", "-b"})) {
       batch = parse_int("--batch", *v, 0, INT32_MAX);
+    } else if (auto v = c.option({"-t", "--threads"})) {
+      threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
       ctx = parse_int("--ctx-size", *v, 0, INT32_MAX);
     } else if (auto v = c.option({"-o", "--output"})) {
@@ -70,7 +73,7 @@ int run_logits(const Args& args) {
   if (out_path.empty()) throw UsageError{"missing -o OUT.npy"};
 
   auto model = Model::load(model_path);
-  Session session(model, SessionOptions{std::uint32_t(ctx)});
+  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
   const std::size_t V = model->config().vocab_size;
   const std::size_t step = batch == 0 ? tokens.size() : std::size_t(batch);
   std::vector<float> all(tokens.size() * V), part;

@@ -27,12 +27,14 @@ options:
   -f, --file PATH      text file (UTF-8)
   -c, --ctx-size N     window length including BOS (default: the model's context length)
   -b, --batch N        tokens per forward call (default 64)
+  -t, --threads N      compute threads (default 0 = all cores)
 )";
 
 }  // namespace
 
 int run_perplexity(const Args& args) {
   std::string model_path, text_path;
+  std::int64_t threads = 0;
   std::int64_t ctx = 0, batch = 64;
   ArgCursor c(args);
   while (!c.done()) {
@@ -43,6 +45,8 @@ int run_perplexity(const Args& args) {
       model_path = *v;
     } else if (auto v = c.option({"-f", "--file"})) {
       text_path = *v;
+    } else if (auto v = c.option({"-t", "--threads"})) {
+      threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
       ctx = parse_int("-c", *v, 2, INT32_MAX);
     } else if (auto v = c.option({"-b", "--batch"})) {
@@ -60,7 +64,7 @@ int run_perplexity(const Args& args) {
   const std::vector<std::int32_t> ids = tok.encode(read_text_file(text_path, 1ull << 30), false);
   if (ids.empty()) throw InvalidArgument(text_path + ": the text has no tokens");
 
-  Session session(model, SessionOptions{std::uint32_t(ctx)});
+  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
   const std::size_t window = session.context_length() - 1;
   const std::size_t V = model->config().vocab_size;
   double nll = 0.0;

@@ -1,0 +1,135 @@
+// mobilellm W8A8 kernels: the contract between the runtime and every ISA variant.
+//
+// Shapes. A linear layer computes C[M][N] = A[M][K] · W[N][K]^T where
+//   A = activations, int8, quantized per row (per token) with scale a_scale[m]   ("qs8dx")
+//   W = weights, int8, one scale per output row w_scale[n]                       ("qs8cx")
+//   C = float32:  C[m][n] = a_scale[m] * w_scale[n] * sum_k A[m][k] * W[n][k]   ("f32")
+// M = 1 is the decode GEMV; M > 1 the prefill GEMM. All int8 values -128..127 are valid inputs and
+// every variant's int32 sums equal the scalar reference's exactly.
+//
+// The float result is evaluated as exactly this expression, in this order, with no fused
+// multiply-add (kernel translation units are built with -ffp-contract=off):
+//     c = (a_scale[m] * w_scale[n]) * float(sum)        float(sum): int32 -> float, round to nearest
+// so a variant that follows it reproduces the reference bit for bit.
+//
+// Layouts (part of each variant's contract):
+//   - W is handed to pack() as canonical rows (N rows of K int8, as stored in the model file);
+//     pack() writes the variant's private layout into `packed_size(n, k)` bytes once, at load.
+//     The packed buffer should start on a kPackedAlignment boundary (any alignment is correct;
+//     that one is fast).
+//   - A rows are `a_stride` bytes apart, a_stride >= k_padded(k, kr); bytes [k, k_padded) of each
+//     row are zero (the quantizer writes them), so kernels may read whole K steps.
+//   - A variant computes output columns [n_begin, n_end); n_begin is a multiple of `nr` (threads
+//     split N on nr boundaries), n_end is a multiple of nr or N. Column indices are absolute:
+//     `packed`, `w_scale` and `c` always describe all N columns, so every thread passes the same
+//     pointers; c rows are `c_stride` elements apart. Columns outside [n_begin, n_end) are neither
+//     read (w_scale) nor written (c).
+//   - Preconditions (checked by the caller, not by the kernels): 1 <= k <= kMaxK, n >= 1,
+//     n_begin <= n_end <= n, and every buffer as large as the shapes say.
+// Naming (see kernels/README.md): qgemm_f32_qs8dx_qs8cx__<isa>_<mr>x<nr>c<kr>.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace mobilellm::kernels {
+
+// The largest K any variant accepts: |sum_k A[m][k] * W[n][k]| <= 128 * 128 * K must fit in int32
+// (16384 * 131071 = 2147467264 <= 2^31 - 1).
+inline constexpr std::uint32_t kMaxK = 131071;
+
+// Alignment the runtime should give packed weight buffers (one cache line, one AVX-512 vector).
+inline constexpr std::size_t kPackedAlignment = 64;
+
+struct CpuFeatures {
+  // x86-64; each AVX flag is set only when the OS also saves the register state it needs (XCR0).
+  bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vl = false,
+       avx512vnni = false;
+  // aarch64
+  bool neon = false, dotprod = false, i8mm = false;
+  std::string model;  // CPU brand string, or "" when unknown
+};
+
+// Reads the CPU's features (cpuid/xgetbv on x86; getauxval HWCAP/HWCAP2 on Linux/Android arm64;
+// sysctlbyname on Apple). Computed once.
+const CpuFeatures& cpu_features();
+
+// What each ISA needs, as QGemmVariant::supported / QuantizeVariant::supported. These are compiled
+// for the baseline ISA, so they are safe to call on any CPU.
+bool isa_scalar_supported(const CpuFeatures& cpu);      // always true
+bool isa_avx2_supported(const CpuFeatures& cpu);        // AVX2 + FMA
+bool isa_avx512vnni_supported(const CpuFeatures& cpu);  // AVX-512 F, BW, VL and VNNI
+bool isa_neon_supported(const CpuFeatures& cpu);        // Advanced SIMD
+bool isa_neondot_supported(const CpuFeatures& cpu);     // + dot product (sdot)
+bool isa_neoni8mm_supported(const CpuFeatures& cpu);    // + int8 matrix multiply (smmla)
+
+// Per-row symmetric activation quantizer:
+//   scale[m] = max_k |x[m][k]| / 127, or 1 when that maximum is below kQuantizeMinAbsMax (a row
+//              of zeros or of values so small that max/127 would not be a normal float);
+//   q[m][k]  = round-half-away-from-zero(x[m][k] / scale[m]) clamped to [-127, 127] (an IEEE
+//              division, so every variant gives identical bytes);
+//   q[m][k]  = 0 for k in [k, k_padded); bytes [k_padded, q_stride) are not written.
+// Non-finite inputs give unspecified values but no UB. Preconditions: k <= k_padded <= q_stride,
+// k <= x_stride.
+inline constexpr float kQuantizeMinAbsMax = 127.0f * 0x1p-126f;  // 127 * FLT_MIN
+
+struct QuantizeVariant {
+  const char* name;  // e.g. "quantize_qs8dx_f32__avx2"
+  const char* isa;
+  bool (*supported)(const CpuFeatures&);
+  void (*run)(std::uint32_t m, std::uint32_t k, std::uint32_t k_padded, const float* x,
+              std::size_t x_stride, std::int8_t* q, std::size_t q_stride, float* scale);
+};
+
+struct QGemmVariant {
+  const char* name;       // the GEMM micro-kernel, e.g. "qgemm_f32_qs8dx_qs8cx__avx512vnni_4x64c4"
+  const char* gemv_name;  // the M = 1 kernel, e.g. "qgemv_f32_qs8dx_qs8cx__avx512vnni_64c4"
+  const char* isa;        // "scalar", "avx2", "avx512vnni", "neon", "neondot", "neoni8mm"
+  bool (*supported)(const CpuFeatures&);
+  std::uint32_t mr, nr, kr;  // GEMM tile rows of A, columns of C; K granularity
+
+  std::size_t (*packed_size)(std::uint32_t n, std::uint32_t k);
+  // Canonical int8 rows W[n][k] -> private layout (may include per-row sums for offset correction).
+  void (*pack)(std::uint32_t n, std::uint32_t k, const std::int8_t* w, void* packed);
+
+  // Exact int32 sums: c[m][j] = sum_k A[m][k] * W[j][k] for j in [n_begin, n_end). Test path.
+  void (*gemm_s32)(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                   const std::int8_t* a, std::size_t a_stride, const void* packed, std::int32_t* c,
+                   std::size_t c_stride);
+  // The fused product with rescale, for M >= 1 rows of A.
+  void (*gemm_f32)(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                   const std::int8_t* a, std::size_t a_stride, const float* a_scale,
+                   const void* packed, const float* w_scale, float* c, std::size_t c_stride);
+  // M = 1 (decode): one activation row against columns [n_begin, n_end).
+  void (*gemv_f32)(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                   const std::int8_t* a, float a_scale, const void* packed, const float* w_scale,
+                   float* c);
+};
+
+inline std::uint32_t k_padded(std::uint32_t k, std::uint32_t kr) { return (k + kr - 1) / kr * kr; }
+
+// Every variant compiled into this build for this architecture (supported or not by this CPU),
+// scalar reference first, then in increasing order of preference (the last one this CPU supports
+// is the default). Tests and benchmarks iterate over these.
+std::span<const QGemmVariant> qgemm_variants();
+std::span<const QuantizeVariant> quantize_variants();
+
+// The variant used at run time: `override_isa` when given (the CLI's --kernels), else the
+// MOBILELLM_KERNELS environment variable when set and not empty, else the best this CPU supports.
+// Names are ISA names (e.g. "avx2", "scalar") or "auto" (the best supported). The quantizer is
+// the most preferred one this CPU supports among those whose ISA is at or below the chosen GEMM's
+// (so "avx512vnni" pairs with the AVX2 quantizer). Chosen once per process unless `override_isa`
+// is passed. Throws mobilellm::InvalidArgument, listing the valid names, for an unknown name or
+// one this CPU cannot run.
+const QGemmVariant& select_qgemm(const char* override_isa = nullptr);
+const QuantizeVariant& select_quantize(const char* override_isa = nullptr);
+
+// The selection rule itself, for a given name ("" or "auto": the best) and CPU: what the two
+// functions above apply to cpu_features(). Deterministic and uncached (tests use made-up CPUs).
+const QGemmVariant& resolve_qgemm(std::string_view isa, const CpuFeatures& cpu);
+const QuantizeVariant& resolve_quantize(std::string_view isa, const CpuFeatures& cpu);
+
+}  // namespace mobilellm::kernels

@@ -1,0 +1,163 @@
+// The one table of kernel variants, and the run-time choice among them.
+//
+// Adding a variant: write its translation unit under the directory of its ISA (kernels/CMakeLists.txt
+// gives every file there that ISA's compiler flags), define its descriptor there as an `extern
+// constinit const` object, then declare the object below and add one row to the table of its
+// architecture. Tests and benchmarks iterate over the tables and need no change.
+//
+// Compiled for the baseline ISA. The descriptors are constant-initialized data (no code of another
+// ISA runs to build the tables), and `supported` is always one of the baseline isa_*_supported
+// predicates of cpu_features.cpp, so the selection never executes an unsupported instruction.
+#include <cstdlib>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/utf8.hpp"
+#include "kernels/kernels.hpp"
+#include "mobilellm/error.hpp"
+
+namespace mobilellm::kernels {
+
+namespace scalar {
+extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_1x1c1;
+extern const QuantizeVariant quantize_qs8dx_f32;
+}  // namespace scalar
+
+#if MOBILELLM_KERNELS_X86_64
+namespace avx2 {
+extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x8c8;
+extern const QuantizeVariant quantize_qs8dx_f32;
+}  // namespace avx2
+namespace avx512vnni {
+extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x64c4;
+}  // namespace avx512vnni
+#endif
+
+#if MOBILELLM_KERNELS_AARCH64
+// ARM variants (kernels/arm/neon, arm/neondot, arm/neoni8mm): declare each descriptor here, in
+// its ISA's namespace (mobilellm::kernels::neon, ::neondot, ::neoni8mm), and add its row to the
+// aarch64 blocks of the tables below.
+#endif
+
+std::span<const QGemmVariant> qgemm_variants() {
+  // The scalar reference first, then in increasing order of preference. One GEMM per ISA: the
+  // order of this table also ranks the ISAs for select_quantize().
+  static const QGemmVariant table[] = {
+      scalar::qgemm_f32_qs8dx_qs8cx_1x1c1,
+#if MOBILELLM_KERNELS_X86_64
+      avx2::qgemm_f32_qs8dx_qs8cx_2x8c8,
+      avx512vnni::qgemm_f32_qs8dx_qs8cx_4x64c4,
+#endif
+#if MOBILELLM_KERNELS_AARCH64
+  // neon, neondot, neoni8mm GEMM rows, in that order.
+#endif
+  };
+  return table;
+}
+
+std::span<const QuantizeVariant> quantize_variants() {
+  // Scalar first, then in increasing order of preference. An ISA needs no quantizer of its own:
+  // it uses the best one at or below it (AVX-512 VNNI uses AVX2's).
+  static const QuantizeVariant table[] = {
+      scalar::quantize_qs8dx_f32,
+#if MOBILELLM_KERNELS_X86_64
+      avx2::quantize_qs8dx_f32,
+#endif
+#if MOBILELLM_KERNELS_AARCH64
+  // ARM quantizer rows, if any.
+#endif
+  };
+  return table;
+}
+
+namespace {
+
+constexpr std::string_view kAuto = "auto";
+
+// Position of an ISA in qgemm_variants(), or -1 for a name no variant has.
+int isa_rank(std::string_view isa) {
+  const auto variants = qgemm_variants();
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    if (isa == variants[i].isa) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string isa_list(const CpuFeatures& cpu, bool supported_only) {
+  std::string list(kAuto);
+  for (const QGemmVariant& v : qgemm_variants()) {
+    if (!supported_only || v.supported(cpu)) list += std::string(", ") + v.isa;
+  }
+  return list;
+}
+
+// `origin` names where the name came from (an environment variable), or "" for an argument.
+const QGemmVariant& resolve(std::string_view isa, const CpuFeatures& cpu, std::string_view origin) {
+  const auto variants = qgemm_variants();
+  if (isa.empty() || isa == kAuto) {
+    for (std::size_t i = variants.size(); i-- > 0;) {
+      if (variants[i].supported(cpu)) return variants[i];
+    }
+    return variants[0];  // unreachable: the scalar reference is always supported
+  }
+  const int rank = isa_rank(isa);
+  const std::string prefix = origin.empty() ? "" : std::string(origin) + ": ";
+  if (rank < 0) {
+    throw InvalidArgument(prefix + "unknown kernel ISA \"" + printable(isa) +
+                          "\"; valid names: " + isa_list(cpu, false));
+  }
+  const QGemmVariant& v = variants[static_cast<std::size_t>(rank)];
+  if (!v.supported(cpu)) {
+    throw InvalidArgument(prefix + "kernel ISA \"" + std::string(v.isa) +
+                          "\" is not supported by this CPU" +
+                          (cpu.model.empty() ? "" : " (" + cpu.model + ")") +
+                          "; supported here: " + isa_list(cpu, true));
+  }
+  return v;
+}
+
+const QuantizeVariant& quantizer_for(const QGemmVariant& gemm, const CpuFeatures& cpu) {
+  const int ceiling = isa_rank(gemm.isa);
+  const auto quantizers = quantize_variants();
+  const QuantizeVariant* best = &quantizers[0];  // the scalar reference
+  int best_rank = 0;
+  for (const QuantizeVariant& q : quantizers) {
+    const int rank = isa_rank(q.isa);
+    if (rank > best_rank && rank <= ceiling && q.supported(cpu)) {
+      best = &q;
+      best_rank = rank;
+    }
+  }
+  return *best;
+}
+
+// The process-wide choice when no override is passed: MOBILELLM_KERNELS, else the best.
+const QGemmVariant& default_qgemm() {
+  static const QGemmVariant& chosen = [] () -> const QGemmVariant& {
+    const char* env = std::getenv("MOBILELLM_KERNELS");
+    return resolve(env != nullptr ? env : "", cpu_features(), "MOBILELLM_KERNELS");
+  }();
+  return chosen;
+}
+
+}  // namespace
+
+const QGemmVariant& resolve_qgemm(std::string_view isa, const CpuFeatures& cpu) {
+  return resolve(isa, cpu, "");
+}
+
+const QuantizeVariant& resolve_quantize(std::string_view isa, const CpuFeatures& cpu) {
+  return quantizer_for(resolve(isa, cpu, ""), cpu);
+}
+
+const QGemmVariant& select_qgemm(const char* override_isa) {
+  if (override_isa != nullptr) return resolve(override_isa, cpu_features(), "");
+  return default_qgemm();
+}
+
+const QuantizeVariant& select_quantize(const char* override_isa) {
+  return quantizer_for(select_qgemm(override_isa), cpu_features());
+}
+
+}  // namespace mobilellm::kernels

@@ -1,0 +1,823 @@
+// Tests of the W8A8 kernels (kernels/kernels.hpp).
+//
+// The oracle is the scalar reference (kernels/ref), and the reference itself is checked first
+// against values worked out by hand and against an int64 triple loop written here. Every other
+// variant compiled into this build is then compared with the reference: exact int32 sums
+// (gemm_s32), and the float paths (gemm_f32, gemv_f32) over edge-heavy shapes derived from the
+// variant's own tile (M = 1..17; K and N below, at and above kr and nr, primes), the real
+// MobileLLM shapes, N sub-ranges on nr boundaries, and int8 extremes (-128 and 127 everywhere,
+// alternating, random). Variants this CPU cannot run are skipped with a message saying so. The
+// data come from one seed, printed; MOBILELLM_TEST_SEED=N replays a run.
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <random>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/kernels.hpp"
+#include "mobilellm/error.hpp"
+
+namespace mobilellm::kernels {
+namespace {
+
+// ------------------------------------------------------------------------------------- helpers
+
+// MOBILELLM_TEST_SEED when set, else a fixed default so that CI is deterministic. Printed once.
+std::uint64_t base_seed() {
+  static const std::uint64_t seed = [] {
+    std::uint64_t s = 20240531;
+    if (const char* env = std::getenv("MOBILELLM_TEST_SEED"); env != nullptr && *env != '\0') {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long parsed = std::strtoull(env, &end, 0);
+      if (errno != 0 || *end != '\0') {
+        ADD_FAILURE() << "MOBILELLM_TEST_SEED=" << env << " is not an unsigned integer";
+      } else {
+        s = parsed;
+      }
+    }
+    std::printf("[ kernels  ] data seed %llu (replay: MOBILELLM_TEST_SEED=%llu)\n",
+                static_cast<unsigned long long>(s), static_cast<unsigned long long>(s));
+    return s;
+  }();
+  return seed;
+}
+
+// A distinct, reproducible seed per test case (splitmix64 of the base seed and a case number).
+std::uint64_t case_seed(std::uint64_t salt) {
+  std::uint64_t z = base_seed() + 0x9e3779b97f4a7c15ull * (salt + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A byte buffer of exactly `size` bytes on a kPackedAlignment boundary (exact, so that AddressSanitizer
+// sees any read past the end).
+class AlignedBytes {
+ public:
+  explicit AlignedBytes(std::size_t size)
+      : size_(size),
+        data_(static_cast<std::uint8_t*>(
+            ::operator new(size == 0 ? 1 : size, std::align_val_t{kPackedAlignment}))) {}
+  ~AlignedBytes() { ::operator delete(data_, std::align_val_t{kPackedAlignment}); }
+  AlignedBytes(const AlignedBytes&) = delete;
+  AlignedBytes& operator=(const AlignedBytes&) = delete;
+  void* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::size_t size_;
+  std::uint8_t* data_;
+};
+
+enum class Fill { random, min, max, alternating };
+
+const char* fill_name(Fill f) {
+  switch (f) {
+    case Fill::random: return "random";
+    case Fill::min: return "all -128";
+    case Fill::max: return "all 127";
+    case Fill::alternating: return "-128/127 alternating";
+  }
+  return "?";
+}
+
+// Row-major rows x cols int8 values. "alternating" flips between -128 and 127 along each row and
+// starts with the other one on odd rows, so that A and W of the same fill multiply to both signs.
+std::vector<std::int8_t> make_int8(std::size_t rows, std::size_t cols, Fill fill,
+                                   std::mt19937_64& rng) {
+  std::vector<std::int8_t> v(rows * cols);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t c = 0; c < cols; ++c) {
+      std::int8_t x = 0;
+      switch (fill) {
+        case Fill::random: x = static_cast<std::int8_t>(byte(rng)); break;
+        case Fill::min: x = -128; break;
+        case Fill::max: x = 127; break;
+        case Fill::alternating: x = (r + c) % 2 == 0 ? -128 : 127; break;
+      }
+      v[r * cols + c] = x;
+    }
+  }
+  return v;
+}
+
+std::vector<float> make_scales(std::size_t n, float lo, float hi, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+struct Problem {
+  std::uint32_t m = 0, n = 0, k = 0;
+  Fill a_fill = Fill::random, w_fill = Fill::random;
+  std::uint64_t seed = 0;
+
+  std::string describe() const {
+    return "M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k) +
+           ", A " + fill_name(a_fill) + ", W " + fill_name(w_fill) + ", case seed " +
+           std::to_string(seed) + " (MOBILELLM_TEST_SEED=" + std::to_string(base_seed()) + ")";
+  }
+};
+
+// A problem's canonical inputs (A and W as plain rows of K) and the reference's results.
+struct Instance {
+  Problem p;
+  std::vector<std::int8_t> a, w;  // m x k, n x k
+  std::vector<float> a_scale, w_scale;
+  std::vector<std::int32_t> want_s32;  // m x n
+  std::vector<float> want_f32;         // m x n
+};
+
+// A laid out for a variant: rows `stride` bytes apart, zeros in [k, k_padded) as the contract
+// requires, and junk after k_padded that no kernel may use.
+std::vector<std::int8_t> lay_out_a(const Instance& in, std::size_t stride, std::uint32_t kp) {
+  std::vector<std::int8_t> out(in.p.m * stride, 0);
+  for (std::uint32_t i = 0; i < in.p.m; ++i) {
+    std::memcpy(out.data() + i * stride, in.a.data() + std::size_t{i} * in.p.k, in.p.k);
+    for (std::size_t j = kp; j < stride; ++j) out[i * stride + j] = static_cast<std::int8_t>(0x5b);
+  }
+  return out;
+}
+
+const QGemmVariant& reference() { return qgemm_variants()[0]; }
+
+Instance make_instance(const Problem& p) {
+  Instance in;
+  in.p = p;
+  std::mt19937_64 rng(p.seed);
+  in.a = make_int8(p.m, p.k, p.a_fill, rng);
+  in.w = make_int8(p.n, p.k, p.w_fill, rng);
+  in.a_scale = make_scales(p.m, 1e-3f, 1e-1f, rng);
+  in.w_scale = make_scales(p.n, 1e-4f, 1e-2f, rng);
+
+  const QGemmVariant& ref = reference();
+  AlignedBytes packed(ref.packed_size(p.n, p.k));
+  ref.pack(p.n, p.k, in.w.data(), packed.data());
+  const std::uint32_t kp = k_padded(p.k, ref.kr);
+  const std::vector<std::int8_t> a = lay_out_a(in, kp, kp);
+  in.want_s32.assign(std::size_t{p.m} * p.n, 0);
+  in.want_f32.assign(std::size_t{p.m} * p.n, 0.0f);
+  ref.gemm_s32(p.m, 0, p.n, p.k, a.data(), kp, packed.data(), in.want_s32.data(), p.n);
+  ref.gemm_f32(p.m, 0, p.n, p.k, a.data(), kp, in.a_scale.data(), packed.data(),
+               in.w_scale.data(), in.want_f32.data(), p.n);
+  return in;
+}
+
+// The float paths may differ from the reference only by the rounding of the scale product: the
+// contract fixes the expression (a_scale * w_scale) * float(sum), and the x86 variants reproduce
+// it bit for bit, but a variant may legitimately fold the three factors in another order (say,
+// a_scale into w_scale once per tile, or an FMA epilogue). Each order rounds twice, half an ulp
+// each, so results stay within about 2 ulps (relative 2^-22); 2^-21 leaves room and still catches
+// any wrong sum or scale, which moves the result by orders of magnitude more. The int32 sums are
+// checked exactly anyway (gemm_s32, and the float paths with unit scales below).
+bool close_enough(float got, float want) {
+  return std::fabs(got - want) <= std::ldexp(std::fabs(want), -21);
+}
+
+// Output buffers are pre-filled with a sentinel and rows have spare columns, so that a write
+// outside [n_begin, n_end) or past the row is caught.
+constexpr std::int32_t kSentinelS32 = 0x5a5a5a5a;
+constexpr float kSentinelF32 = -12345.5f;
+constexpr std::size_t kSpareColumns = 5;
+
+enum class Compare { exact, close };
+
+// Checks rows x [0, n + spare) of `got`: columns [b, e) against `want` (rows x n, dense), every
+// other column still the sentinel.
+template <typename T>
+::testing::AssertionResult check_output(const std::vector<T>& got, std::size_t stride,
+                                        const std::vector<T>& want, std::uint32_t rows,
+                                        std::uint32_t n, std::uint32_t b, std::uint32_t e,
+                                        T sentinel, Compare how) {
+  for (std::uint32_t i = 0; i < rows; ++i) {
+    for (std::size_t j = 0; j < stride; ++j) {
+      const T g = got[i * stride + j];
+      if (j >= b && j < e) {
+        const T w = want[std::size_t{i} * n + j];
+        bool ok = false;
+        if constexpr (std::is_same_v<T, float>) {
+          ok = how == Compare::exact ? std::bit_cast<std::uint32_t>(g) == std::bit_cast<std::uint32_t>(w)
+                                     : close_enough(g, w);
+        } else {
+          ok = g == w;
+        }
+        if (!ok) {
+          return ::testing::AssertionFailure()
+                 << "row " << i << " column " << j << ": got " << g << ", want " << w;
+        }
+      } else if (std::memcmp(&g, &sentinel, sizeof g) != 0) {
+        return ::testing::AssertionFailure()
+               << "row " << i << " column " << j << " (outside columns [" << b << ", " << e
+               << ")) was written: " << g;
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Everything one variant must get right on one problem instance.
+void check_variant(const QGemmVariant& v, const Instance& in, std::mt19937_64& rng) {
+  const Problem& p = in.p;
+  SCOPED_TRACE(std::string(v.name) + ", " + p.describe());
+
+  AlignedBytes packed(v.packed_size(p.n, p.k));
+  v.pack(p.n, p.k, in.w.data(), packed.data());
+  const std::uint32_t kp = k_padded(p.k, v.kr);
+  // Strides: exactly k_padded, or a few bytes more (junk that must not be read).
+  const std::size_t a_stride = kp + (p.seed % 2 == 0 ? 0 : 3);
+  const std::vector<std::int8_t> a = lay_out_a(in, a_stride, kp);
+  const std::size_t c_stride = p.n + kSpareColumns;
+  const std::vector<float> ones_m(p.m, 1.0f), ones_n(p.n, 1.0f);
+  std::vector<float> want_unit(in.want_s32.size());
+  for (std::size_t i = 0; i < want_unit.size(); ++i) want_unit[i] = static_cast<float>(in.want_s32[i]);
+
+  // Column ranges: all of N, then N cut into chunks at multiples of nr (as threads split it).
+  std::vector<std::uint32_t> cuts = {0};
+  while (cuts.back() < p.n) {
+    const std::uint32_t next = cuts.back() + v.nr * static_cast<std::uint32_t>(1 + rng() % 3);
+    cuts.push_back(std::min(next, p.n));
+  }
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges = {{0, p.n}};
+  for (std::size_t i = 0; i + 1 < cuts.size() && cuts.size() > 2; ++i) {
+    ranges.emplace_back(cuts[i], cuts[i + 1]);
+  }
+
+  for (const auto& [b, e] : ranges) {
+    SCOPED_TRACE("columns [" + std::to_string(b) + ", " + std::to_string(e) + ")");
+    std::vector<std::int32_t> c32(p.m * c_stride, kSentinelS32);
+    v.gemm_s32(p.m, b, e, p.k, a.data(), a_stride, packed.data(), c32.data(), c_stride);
+    ASSERT_TRUE(check_output(c32, c_stride, in.want_s32, p.m, p.n, b, e, kSentinelS32,
+                             Compare::exact))
+        << "gemm_s32";
+
+    std::vector<float> cf(p.m * c_stride, kSentinelF32);
+    v.gemm_f32(p.m, b, e, p.k, a.data(), a_stride, in.a_scale.data(), packed.data(),
+               in.w_scale.data(), cf.data(), c_stride);
+    ASSERT_TRUE(check_output(cf, c_stride, in.want_f32, p.m, p.n, b, e, kSentinelF32,
+                             Compare::close))
+        << "gemm_f32";
+
+    // Unit scales: the result is float(sum) exactly, in every variant.
+    std::fill(cf.begin(), cf.end(), kSentinelF32);
+    v.gemm_f32(p.m, b, e, p.k, a.data(), a_stride, ones_m.data(), packed.data(), ones_n.data(),
+               cf.data(), c_stride);
+    ASSERT_TRUE(check_output(cf, c_stride, want_unit, p.m, p.n, b, e, kSentinelF32,
+                             Compare::exact))
+        << "gemm_f32 with unit scales";
+
+    for (std::uint32_t i = 0; i < p.m; ++i) {
+      SCOPED_TRACE("gemv_f32 on row " + std::to_string(i));
+      const std::vector<float> want_row(in.want_f32.begin() + std::size_t{i} * p.n,
+                                        in.want_f32.begin() + std::size_t{i + 1} * p.n);
+      const std::vector<float> unit_row(want_unit.begin() + std::size_t{i} * p.n,
+                                        want_unit.begin() + std::size_t{i + 1} * p.n);
+      std::vector<float> row(c_stride, kSentinelF32);
+      v.gemv_f32(b, e, p.k, a.data() + i * a_stride, in.a_scale[i], packed.data(),
+                 in.w_scale.data(), row.data());
+      ASSERT_TRUE(check_output(row, c_stride, want_row, 1, p.n, b, e, kSentinelF32,
+                               Compare::close));
+      std::fill(row.begin(), row.end(), kSentinelF32);
+      v.gemv_f32(b, e, p.k, a.data() + i * a_stride, 1.0f, packed.data(), ones_n.data(),
+                 row.data());
+      ASSERT_TRUE(check_output(row, c_stride, unit_row, 1, p.n, b, e, kSentinelF32,
+                               Compare::exact))
+          << "with unit scales";
+    }
+  }
+
+  // All chunks into one buffer, in reverse order: together they produce the whole result.
+  if (ranges.size() > 2) {
+    std::vector<std::int32_t> c32(p.m * c_stride, kSentinelS32);
+    for (std::size_t r = ranges.size(); r-- > 1;) {
+      v.gemm_s32(p.m, ranges[r].first, ranges[r].second, p.k, a.data(), a_stride, packed.data(),
+                 c32.data(), c_stride);
+    }
+    ASSERT_TRUE(check_output(c32, c_stride, in.want_s32, p.m, p.n, 0, p.n, kSentinelS32,
+                             Compare::exact))
+        << "gemm_s32 over all chunks";
+  }
+}
+
+bool supported_here(const QGemmVariant& v) { return v.supported(cpu_features()); }
+
+std::string cpu_name() {
+  return cpu_features().model.empty() ? std::string("this CPU") : cpu_features().model;
+}
+
+// ------------------------------------------------------------------ the registry and selection
+
+TEST(KernelRegistry, ListsEveryVariantAndWhichRunHere) {
+  const auto gemms = qgemm_variants();
+  const auto quantizers = quantize_variants();
+  ASSERT_FALSE(gemms.empty());
+  ASSERT_FALSE(quantizers.empty());
+  EXPECT_STREQ(gemms[0].isa, "scalar");
+  EXPECT_STREQ(quantizers[0].isa, "scalar");
+
+  std::printf("[ kernels  ] CPU: %s\n", cpu_name().c_str());
+  std::set<std::string> isas, names;
+  for (const QGemmVariant& v : gemms) {
+    std::printf("[ kernels  ]   %-44s %-38s %s\n", v.name, v.gemv_name,
+                supported_here(v) ? "runs here" : "SKIPPED: not supported by this CPU");
+    EXPECT_TRUE(isas.insert(v.isa).second) << "two GEMM variants for ISA " << v.isa;
+    EXPECT_TRUE(names.insert(v.name).second) << v.name;
+    EXPECT_GE(v.mr, 1u);
+    EXPECT_GE(v.nr, 1u);
+    EXPECT_GE(v.kr, 1u);
+    // The name states the tile: ..._<mr>x<nr>c<kr>.
+    const std::string tile = "_" + std::to_string(v.mr) + "x" + std::to_string(v.nr) + "c" +
+                             std::to_string(v.kr);
+    const std::string name = v.name;
+    EXPECT_TRUE(name.size() > tile.size() && name.ends_with(tile)) << name << " vs tile " << tile;
+    EXPECT_NE(name.find(std::string("__") + v.isa + "_"), std::string::npos) << name;
+  }
+  for (const QuantizeVariant& q : quantizers) {
+    std::printf("[ kernels  ]   %-44s %s\n", q.name,
+                q.supported(cpu_features()) ? "runs here" : "SKIPPED: not supported by this CPU");
+    EXPECT_TRUE(isas.count(q.isa) == 1) << q.name << ": no GEMM variant for ISA " << q.isa;
+  }
+  EXPECT_TRUE(isa_scalar_supported(cpu_features()));
+}
+
+CpuFeatures no_features() { return CpuFeatures{}; }
+
+CpuFeatures all_features() {
+  CpuFeatures f;
+  f.avx2 = f.fma = f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = true;
+  f.neon = f.dotprod = f.i8mm = true;
+  f.model = "every feature";
+  return f;
+}
+
+TEST(KernelSelection, AutoPicksTheMostPreferredSupportedVariant) {
+  const auto gemms = qgemm_variants();
+  EXPECT_EQ(&resolve_qgemm("", no_features()), &gemms[0]);
+  EXPECT_EQ(&resolve_qgemm("auto", no_features()), &gemms[0]);
+  EXPECT_EQ(&resolve_qgemm("auto", all_features()), &gemms.back());
+  EXPECT_EQ(&resolve_quantize("auto", no_features()), &quantize_variants()[0]);
+
+  // On this CPU: the last supported row of the table.
+  const QGemmVariant* best = &gemms[0];
+  for (const QGemmVariant& v : gemms) {
+    if (supported_here(v)) best = &v;
+  }
+  EXPECT_EQ(&resolve_qgemm("auto", cpu_features()), best);
+}
+
+TEST(KernelSelection, NamesEveryIsaAndRefusesWhatTheCpuLacks) {
+  for (const QGemmVariant& v : qgemm_variants()) {
+    SCOPED_TRACE(v.isa);
+    EXPECT_EQ(&resolve_qgemm(v.isa, all_features()), &v);
+    if (std::string(v.isa) == "scalar") {
+      EXPECT_EQ(&resolve_qgemm(v.isa, no_features()), &v);
+      continue;
+    }
+    try {
+      resolve_qgemm(v.isa, no_features());
+      ADD_FAILURE() << "a CPU without features accepted " << v.isa;
+    } catch (const InvalidArgument& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("not supported"), std::string::npos) << what;
+      EXPECT_NE(what.find(v.isa), std::string::npos) << what;
+      EXPECT_NE(what.find("supported here: auto, scalar"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(KernelSelection, UnknownNameThrowsListingTheValidOnes) {
+  for (const char* bad : {"avx9000", "AVX2", "scalar ", "\x01\xff"}) {
+    try {
+      resolve_qgemm(bad, all_features());
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    } catch (const InvalidArgument& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("unknown kernel ISA"), std::string::npos) << what;
+      EXPECT_NE(what.find("auto"), std::string::npos) << what;
+      for (const QGemmVariant& v : qgemm_variants()) {
+        EXPECT_NE(what.find(v.isa), std::string::npos) << what;
+      }
+      EXPECT_EQ(what.find('\x01'), std::string::npos) << "control byte echoed: " << what;
+    }
+    EXPECT_THROW(select_qgemm(bad), InvalidArgument);
+    EXPECT_THROW(select_quantize(bad), InvalidArgument);
+  }
+}
+
+TEST(KernelSelection, QuantizerIsTheBestAtOrBelowTheGemmIsa) {
+  const auto gemms = qgemm_variants();
+  const auto rank = [&](const char* isa) {
+    for (std::size_t i = 0; i < gemms.size(); ++i) {
+      if (std::string(gemms[i].isa) == isa) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  for (const CpuFeatures& cpu : {no_features(), all_features(), cpu_features()}) {
+    for (const QGemmVariant& g : gemms) {
+      if (!g.supported(cpu)) continue;
+      SCOPED_TRACE(std::string(g.isa) + " on " + cpu.model);
+      const QuantizeVariant& chosen = resolve_quantize(g.isa, cpu);
+      EXPECT_TRUE(chosen.supported(cpu));
+      EXPECT_LE(rank(chosen.isa), rank(g.isa));
+      for (const QuantizeVariant& q : quantize_variants()) {
+        if (q.supported(cpu) && rank(q.isa) <= rank(g.isa)) {
+          EXPECT_LE(rank(q.isa), rank(chosen.isa)) << q.name << " would have been better";
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelSelection, OverrideArgumentSelectsThatIsa) {
+  for (const QGemmVariant& v : qgemm_variants()) {
+    if (!supported_here(v)) {
+      EXPECT_THROW(select_qgemm(v.isa), InvalidArgument) << v.isa;
+      continue;
+    }
+    EXPECT_EQ(&select_qgemm(v.isa), &v);
+    EXPECT_EQ(&select_quantize(v.isa), &resolve_quantize(v.isa, cpu_features()));
+  }
+  EXPECT_EQ(&select_qgemm("auto"), &resolve_qgemm("auto", cpu_features()));
+}
+
+// select_qgemm() without an argument follows MOBILELLM_KERNELS. ctest also runs this test with
+// MOBILELLM_KERNELS=scalar and with an unknown name (kernels/CMakeLists.txt).
+TEST(KernelSelection, DefaultFollowsTheEnvironment) {
+  const char* env = std::getenv("MOBILELLM_KERNELS");
+  const std::string name = env != nullptr ? env : "";
+  std::printf("[ kernels  ] MOBILELLM_KERNELS=\"%s\"\n", name.c_str());
+  const QGemmVariant* expected = nullptr;
+  try {
+    expected = &resolve_qgemm(name, cpu_features());
+  } catch (const InvalidArgument&) {
+  }
+  if (expected == nullptr) {
+    try {
+      select_qgemm();
+      ADD_FAILURE() << "MOBILELLM_KERNELS=" << name << " was accepted";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("MOBILELLM_KERNELS"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(select_quantize(), InvalidArgument);
+    return;
+  }
+  std::printf("[ kernels  ] selected %s / %s\n", select_qgemm().name, select_quantize().name);
+  EXPECT_EQ(&select_qgemm(), expected);
+  EXPECT_EQ(&select_qgemm(), &select_qgemm()) << "chosen once";
+  EXPECT_EQ(&select_quantize(), &resolve_quantize(name, cpu_features()));
+}
+
+// ------------------------------------------------------------------- the reference itself
+
+// Values worked out by hand: A = [[1, 2, 3], [-128, 127, 0]], W = [[1, 0, -1], [127, -128, 2]].
+TEST(KernelReference, HandComputedProductOnEveryVariant) {
+  const std::int8_t w[] = {1, 0, -1, 127, -128, 2};
+  const std::int32_t want[] = {1 - 3, 127 - 256 + 6, -128, -128 * 127 - 127 * 128};
+  const float a_scale[] = {0.5f, 0.25f}, w_scale[] = {2.0f, 4.0f};
+  // (a_scale * w_scale) * sum, each product exact in binary.
+  const float want_f32[] = {-2.0f, -123.0f * 2.0f, -64.0f, -32512.0f};
+  for (const QGemmVariant& v : qgemm_variants()) {
+    if (!supported_here(v)) continue;
+    SCOPED_TRACE(v.name);
+    AlignedBytes packed(v.packed_size(2, 3));
+    v.pack(2, 3, w, packed.data());
+    const std::size_t stride = k_padded(3, v.kr);
+    std::vector<std::int8_t> a(2 * stride, 0);
+    const std::int8_t rows[2][3] = {{1, 2, 3}, {-128, 127, 0}};
+    for (int i = 0; i < 2; ++i) std::memcpy(a.data() + i * stride, rows[i], 3);
+    std::int32_t c[4] = {};
+    v.gemm_s32(2, 0, 2, 3, a.data(), stride, packed.data(), c, 2);
+    EXPECT_EQ(std::vector<std::int32_t>(c, c + 4), std::vector<std::int32_t>(want, want + 4));
+    float cf[4] = {};
+    v.gemm_f32(2, 0, 2, 3, a.data(), stride, a_scale, packed.data(), w_scale, cf, 2);
+    EXPECT_EQ(std::vector<float>(cf, cf + 4), std::vector<float>(want_f32, want_f32 + 4));
+    float row[2] = {};
+    v.gemv_f32(0, 2, 3, a.data() + stride, a_scale[1], packed.data(), w_scale, row);
+    EXPECT_EQ(std::vector<float>(row, row + 2), std::vector<float>(want_f32 + 2, want_f32 + 4));
+  }
+}
+
+// The reference against an int64 triple loop over the canonical rows, and its three paths
+// against each other.
+TEST(KernelReference, MatchesPlainLoops) {
+  std::uint64_t salt = 0;
+  for (const std::uint32_t m : {1u, 2u, 7u}) {
+    for (const std::uint32_t n : {1u, 5u, 33u}) {
+      for (const std::uint32_t k : {1u, 4u, 63u, 1000u}) {
+        for (const Fill fill : {Fill::random, Fill::min, Fill::alternating}) {
+          const Problem p{m, n, k, fill, fill == Fill::alternating ? Fill::min : fill,
+                          case_seed(salt++)};
+          SCOPED_TRACE(p.describe());
+          const Instance in = make_instance(p);
+          for (std::uint32_t i = 0; i < m; ++i) {
+            for (std::uint32_t j = 0; j < n; ++j) {
+              std::int64_t sum = 0;
+              for (std::uint32_t t = 0; t < k; ++t) {
+                sum += std::int64_t{in.a[std::size_t{i} * k + t]} * in.w[std::size_t{j} * k + t];
+              }
+              ASSERT_EQ(in.want_s32[std::size_t{i} * n + j], sum) << i << "," << j;
+              const float f = (in.a_scale[i] * in.w_scale[j]) * static_cast<float>(sum);
+              ASSERT_EQ(std::bit_cast<std::uint32_t>(in.want_f32[std::size_t{i} * n + j]),
+                        std::bit_cast<std::uint32_t>(f))
+                  << i << "," << j;
+            }
+          }
+          // gemv_f32 row by row equals gemm_f32.
+          const QGemmVariant& ref = reference();
+          AlignedBytes packed(ref.packed_size(n, k));
+          ref.pack(n, k, in.w.data(), packed.data());
+          std::vector<float> row(n);
+          for (std::uint32_t i = 0; i < m; ++i) {
+            ref.gemv_f32(0, n, k, in.a.data() + std::size_t{i} * k, in.a_scale[i], packed.data(),
+                         in.w_scale.data(), row.data());
+            ASSERT_EQ(0, std::memcmp(row.data(), in.want_f32.data() + std::size_t{i} * n,
+                                     n * sizeof(float)));
+          }
+        }
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------- every variant against the reference
+
+class QgemmKernel : public ::testing::TestWithParam<std::size_t> {
+ protected:
+  const QGemmVariant& variant() const { return qgemm_variants()[GetParam()]; }
+
+  void SetUp() override {
+    const QGemmVariant& v = variant();
+    if (!supported_here(v)) {
+      GTEST_SKIP() << v.name << " skipped: ISA " << v.isa << " is not supported by "
+                   << cpu_name();
+    }
+    std::printf("[ kernels  ] testing %s and %s (tile %ux%uc%u)\n", v.name, v.gemv_name, v.mr,
+                v.nr, v.kr);
+  }
+
+  void run(const Problem& p) {
+    const Instance in = make_instance(p);
+    std::mt19937_64 rng(p.seed ^ 0x5eed);
+    check_variant(variant(), in, rng);
+  }
+};
+
+// Sizes around a tile dimension t: below, at and above t, 2t and 3t, plus small primes.
+std::vector<std::uint32_t> edge_sizes(std::uint32_t t, std::initializer_list<std::uint32_t> extra) {
+  std::set<std::uint32_t> s(extra);
+  for (const std::uint32_t x : {t - 1, t, t + 1, 2 * t - 1, 2 * t, 2 * t + 1, 3 * t + 1}) {
+    if (x >= 1) s.insert(x);
+  }
+  return {s.begin(), s.end()};
+}
+
+TEST_P(QgemmKernel, EdgeShapesAgainstReference) {
+  const QGemmVariant& v = variant();
+  const std::vector<std::uint32_t> ks = edge_sizes(v.kr, {1, 3, 7, 13, 31, 61, 127});
+  const std::vector<std::uint32_t> ns = edge_sizes(v.nr, {1, 3, 7, 13, 31, 61});
+  const Fill fills[][2] = {{Fill::random, Fill::random},  {Fill::min, Fill::min},
+                           {Fill::alternating, Fill::min}, {Fill::max, Fill::min},
+                           {Fill::min, Fill::max},         {Fill::alternating, Fill::alternating},
+                           {Fill::random, Fill::alternating}};
+  std::uint64_t salt = 1000;
+  for (std::uint32_t m = 1; m <= 17; ++m) {
+    for (const std::uint32_t k : ks) {
+      for (const std::uint32_t n : ns) {
+        const auto& f = fills[salt % std::size(fills)];
+        run({m, n, k, f[0], f[1], case_seed(salt++)});
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST_P(QgemmKernel, MobileLlmShapesAgainstReference) {
+  struct Shape {
+    std::uint32_t n, k;
+  };
+  // N x K of every linear layer of MobileLLM-125M, -350M and -1B (q/o, k/v, gate/up, down).
+  const Shape shapes[] = {{576, 576},   {192, 576},   {1536, 576},  {576, 1536},
+                          {960, 960},   {320, 960},   {2560, 960},  {960, 2560},
+                          {1280, 1280}, {320, 1280},  {3584, 1280}, {1280, 3584}};
+  std::uint64_t salt = 5000;
+  for (const Shape& s : shapes) {
+    for (const std::uint32_t m : {1u, 5u}) {
+      run({m, s.n, s.k, Fill::random, Fill::random, case_seed(salt++)});
+      if (HasFatalFailure()) return;
+    }
+  }
+  // The output head (32000 x 576), decode only.
+  run({1, 32000, 576, Fill::random, Fill::random, case_seed(salt++)});
+  if (HasFatalFailure()) return;
+  // Extremes at a real size: the largest sums of this size.
+  run({3, 576, 1536, Fill::min, Fill::min, case_seed(salt++)});
+  if (HasFatalFailure()) return;
+  run({3, 576, 1536, Fill::alternating, Fill::max, case_seed(salt++)});
+}
+
+// K = kMaxK with the largest possible sums of both signs (16384 * K just below 2^31): exact
+// although offset-based variants wrap around int32 in between.
+TEST_P(QgemmKernel, LargestKAtInt32Limits) {
+  const QGemmVariant& v = variant();
+  std::uint64_t salt = 9000;
+  const Fill fills[][2] = {{Fill::min, Fill::min}, {Fill::max, Fill::min}, {Fill::min, Fill::max},
+                           {Fill::max, Fill::max}};
+  for (const auto& f : fills) {
+    run({2, v.nr + 1, kMaxK, f[0], f[1], case_seed(salt++)});
+    if (HasFatalFailure()) return;
+  }
+}
+
+std::string variant_param_name(const ::testing::TestParamInfo<std::size_t>& info) {
+  return qgemm_variants()[info.param].isa;
+}
+
+// Every variant but the reference itself (index 0). A build with the reference alone (a new
+// architecture) instantiates nothing, which is fine.
+INSTANTIATE_TEST_SUITE_P(Kernels, QgemmKernel,
+                         ::testing::Range<std::size_t>(1, qgemm_variants().size()),
+                         variant_param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QgemmKernel);
+
+// ----------------------------------------------------------------------------- the quantizer
+
+struct Quantized {
+  std::vector<std::int8_t> q;
+  std::vector<float> scale;
+};
+
+// Runs a quantizer with rows `stride` bytes apart, every byte pre-set to a canary.
+constexpr std::int8_t kCanary = 0x77;
+
+Quantized quantize_with(const QuantizeVariant& v, std::uint32_t m, std::uint32_t k,
+                        std::uint32_t kp, std::size_t q_stride, const std::vector<float>& x,
+                        std::size_t x_stride) {
+  Quantized out{std::vector<std::int8_t>(m * q_stride, kCanary), std::vector<float>(m, -1.0f)};
+  v.run(m, k, kp, x.data(), x_stride, out.q.data(), q_stride, out.scale.data());
+  return out;
+}
+
+// Hand-computed results, on every quantizer including the reference.
+TEST(KernelReference, QuantizerHandComputedValues) {
+  // Row 0: max 127, so the scale is exactly 1 and the quotients are the values themselves; the
+  // halfway cases round away from zero, and the float just below 0.5 rounds to 0.
+  // Row 1: max 1, scale 1/127: 0.25 -> 31.75 -> 32, -0.75 -> -95.25 -> -95, 0.1 -> 12.7 -> 13.
+  // Row 2: zeros: scale 1. Row 3: a subnormal and a tiny normal below 127 * FLT_MIN: scale 1, zeros.
+  // Row 4: exactly at the threshold, 127 * FLT_MIN: scale FLT_MIN, x / scale = 127.
+  const float below_half = std::nextafter(0.5f, 0.0f);
+  const float tiny = std::numeric_limits<float>::min();
+  const std::uint32_t k = 9;
+  const std::vector<float> x = {
+      127.0f, 2.5f,  -2.5f,  0.5f, -0.5f, 1.5f, below_half, -126.5f, 0.0f,  // row 0
+      1.0f,   0.25f, -0.75f, 0.1f, 0.0f,  0.0f, 0.0f,       0.0f,    -1.0f,  // row 1
+      0.0f,   -0.0f, 0.0f,   0.0f, 0.0f,  0.0f, 0.0f,       0.0f,    0.0f,   // row 2
+      1e-40f, tiny,  -tiny,  0.0f, 0.0f,  0.0f, 0.0f,       0.0f,    0.0f,   // row 3
+      127.0f * tiny, -63.5f * tiny, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,  // row 4
+  };
+  const std::int8_t want[5][9] = {{127, 3, -3, 1, -1, 2, 0, -127, 0},
+                                  {127, 32, -95, 13, 0, 0, 0, 0, -127},
+                                  {0, 0, 0, 0, 0, 0, 0, 0, 0},
+                                  {0, 0, 0, 0, 0, 0, 0, 0, 0},
+                                  {127, -64, 0, 0, 0, 0, 0, 0, 0}};
+  const float want_scale[5] = {1.0f, 1.0f / 127.0f, 1.0f, 1.0f, tiny};
+  for (const QuantizeVariant& v : quantize_variants()) {
+    if (!v.supported(cpu_features())) continue;
+    SCOPED_TRACE(v.name);
+    const std::uint32_t kp = 16;
+    const Quantized out = quantize_with(v, 5, k, kp, 20, x, k);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(out.scale[i], want_scale[i]) << "row " << i;
+      for (std::uint32_t j = 0; j < 20; ++j) {
+        const std::int8_t expected = j < k ? want[i][j] : j < kp ? 0 : kCanary;
+        EXPECT_EQ(out.q[i * 20 + j], expected) << "row " << i << " byte " << j;
+      }
+    }
+  }
+}
+
+class QuantizeKernel : public ::testing::TestWithParam<std::size_t> {
+ protected:
+  const QuantizeVariant& variant() const { return quantize_variants()[GetParam()]; }
+
+  void SetUp() override {
+    const QuantizeVariant& v = variant();
+    if (!v.supported(cpu_features())) {
+      GTEST_SKIP() << v.name << " skipped: ISA " << v.isa << " is not supported by "
+                   << cpu_name();
+    }
+    std::printf("[ kernels  ] testing %s\n", v.name);
+  }
+};
+
+// Rows of floats for the quantizer: `kind` 0..3 are normal values at magnitudes 1e-3, 1, 1e4 and
+// 1e-30; 4 holds exact halfway cases (a maximum of 127 makes the scale exactly 1, so x / scale
+// is x + 0.5 for an integer x); 5 is all zeros. Floats past k in a row are junk (1e30) that must
+// not be read: seen by the maximum, it would change the scale.
+std::vector<float> quantizer_rows(std::uint32_t m, std::uint32_t k, std::size_t stride,
+                                  std::mt19937_64& rng) {
+  std::vector<float> x(m * stride, 1e30f);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> integer(-126, 125);
+  for (std::uint32_t i = 0; i < m; ++i) {
+    float* row = x.data() + i * stride;
+    const int kind = static_cast<int>(i % 6);
+    const float magnitude[] = {1e-3f, 1.0f, 1e4f, 1e-30f};
+    for (std::uint32_t j = 0; j < k; ++j) {
+      if (kind < 4) row[j] = normal(rng) * magnitude[kind];
+      if (kind == 4) row[j] = static_cast<float>(integer(rng)) + 0.5f;
+      if (kind == 5) row[j] = 0.0f;
+    }
+    if (kind == 4) row[rng() % k] = rng() % 2 == 0 ? 127.0f : -127.0f;
+  }
+  return x;
+}
+
+TEST_P(QuantizeKernel, MatchesReferenceExactly) {
+  const QuantizeVariant& v = variant();
+  const QuantizeVariant& ref = quantize_variants()[0];
+  std::set<std::uint32_t> ks = {63, 64, 65, 127, 576, 1000, 1536, 2560};
+  for (std::uint32_t k = 1; k <= 40; ++k) ks.insert(k);
+  std::uint64_t salt = 20000;
+  for (const std::uint32_t k : ks) {
+    for (const std::uint32_t kr : {1u, 4u, 8u}) {
+      const std::uint64_t seed = case_seed(salt++);
+      SCOPED_TRACE("K=" + std::to_string(k) + " k_padded(K, " + std::to_string(kr) +
+                   "), case seed " + std::to_string(seed) +
+                   " (MOBILELLM_TEST_SEED=" + std::to_string(base_seed()) + ")");
+      std::mt19937_64 rng(seed);
+      const std::uint32_t m = 7;
+      const std::uint32_t kp = k_padded(k, kr);
+      const std::size_t x_stride = k + seed % 3, q_stride = kp + seed % 5;
+      const std::vector<float> x = quantizer_rows(m, k, x_stride, rng);
+      const Quantized want = quantize_with(ref, m, k, kp, q_stride, x, x_stride);
+      const Quantized got = quantize_with(v, m, k, kp, q_stride, x, x_stride);
+      for (std::uint32_t i = 0; i < m; ++i) {
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(got.scale[i]),
+                  std::bit_cast<std::uint32_t>(want.scale[i]))
+            << "scale of row " << i << ": " << got.scale[i] << " vs " << want.scale[i];
+      }
+      for (std::size_t b = 0; b < want.q.size(); ++b) {
+        ASSERT_EQ(got.q[b], want.q[b]) << "row " << b / q_stride << " byte " << b % q_stride;
+      }
+    }
+  }
+}
+
+// Non-finite values give unspecified bytes, but only in their own row: the other rows are still
+// exact, every row's padding is zero and nothing past k_padded is written.
+TEST_P(QuantizeKernel, NonFiniteRowsStayContained) {
+  const QuantizeVariant& v = variant();
+  const QuantizeVariant& ref = quantize_variants()[0];
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const std::uint32_t k : {5u, 37u, 200u}) {
+    SCOPED_TRACE("K=" + std::to_string(k));
+    std::mt19937_64 rng(case_seed(30000 + k));
+    const std::uint32_t m = 4, kp = k_padded(k, 8);
+    const std::size_t q_stride = kp + 3;
+    std::vector<float> x = quantizer_rows(m, k, k, rng);
+    x[0] = nan;                  // row 0: a NaN among normal values
+    x[k + k / 2] = inf;          // row 1: an infinity
+    x[3 * k] = -inf;             // row 3: -inf and NaN
+    x[3 * k + k - 1] = nan;
+    const Quantized want = quantize_with(ref, m, k, kp, q_stride, x, k);
+    const Quantized got = quantize_with(v, m, k, kp, q_stride, x, k);
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(got.scale[2]), std::bit_cast<std::uint32_t>(want.scale[2]));
+    for (std::uint32_t i = 0; i < m; ++i) {
+      for (std::uint32_t j = 0; j < q_stride; ++j) {
+        const std::int8_t g = got.q[i * q_stride + j];
+        if (i == 2 && j < k) {
+          ASSERT_EQ(g, want.q[i * q_stride + j]) << "finite row, byte " << j;
+        } else if (j >= k) {
+          ASSERT_EQ(g, j < kp ? 0 : kCanary) << "row " << i << " byte " << j;
+        }
+      }
+    }
+  }
+}
+
+std::string quantize_param_name(const ::testing::TestParamInfo<std::size_t>& info) {
+  return quantize_variants()[info.param].isa;
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, QuantizeKernel,
+                         ::testing::Range<std::size_t>(1, quantize_variants().size()),
+                         quantize_param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QuantizeKernel);
+
+}  // namespace
+}  // namespace mobilellm::kernels
