@@ -35,9 +35,16 @@ extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x64c4;
 #endif
 
 #if MOBILELLM_KERNELS_AARCH64
-// ARM variants (kernels/arm/neon, arm/neondot, arm/neoni8mm): declare each descriptor here, in
-// its ISA's namespace (mobilellm::kernels::neon, ::neondot, ::neoni8mm), and add its row to the
-// aarch64 blocks of the tables below.
+namespace neon {
+extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x4c16;
+extern const QuantizeVariant quantize_qs8dx_f32;
+}  // namespace neon
+namespace neondot {
+extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c4;
+}  // namespace neondot
+namespace neoni8mm {
+extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c8;
+}  // namespace neoni8mm
 #endif
 
 std::span<const QGemmVariant> qgemm_variants() {
@@ -50,7 +57,9 @@ std::span<const QGemmVariant> qgemm_variants() {
       avx512vnni::qgemm_f32_qs8dx_qs8cx_4x64c4,
 #endif
 #if MOBILELLM_KERNELS_AARCH64
-  // neon, neondot, neoni8mm GEMM rows, in that order.
+      neon::qgemm_f32_qs8dx_qs8cx_2x4c16,
+      neondot::qgemm_f32_qs8dx_qs8cx_4x16c4,
+      neoni8mm::qgemm_f32_qs8dx_qs8cx_4x16c8,
 #endif
   };
   return table;
@@ -65,7 +74,7 @@ std::span<const QuantizeVariant> quantize_variants() {
       avx2::quantize_qs8dx_f32,
 #endif
 #if MOBILELLM_KERNELS_AARCH64
-  // ARM quantizer rows, if any.
+      neon::quantize_qs8dx_f32,
 #endif
   };
   return table;

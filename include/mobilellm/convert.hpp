@@ -11,7 +11,9 @@
 
 namespace mobilellm {
 
-enum class OutputType { source, f32, f16, bf16 };
+// source: keep each tensor's stored float type. w8a8: every weight matrix (and the embedding)
+// as int8 rows with one float32 scale per row (symmetric, round to nearest), norms in float32.
+enum class OutputType { source, f32, f16, bf16, w8a8 };
 
 struct ConvertOptions {
   std::string input_dir;   // folder with config.json, weights, tokenizer
@@ -33,7 +35,7 @@ struct ConvertReport {
   ModelConfig config;
   std::string weights_source;    // "model.safetensors", "model.safetensors.index.json (N shards)", ...
   std::string tokenizer_source;  // "tokenizer.model" or "tokenizer.json"
-  std::string weight_type;       // "F32", "F16", "BF16"
+  std::string weight_type;       // "F32", "F16", "BF16", "W8A8"
   std::vector<std::string> notes;  // decisions the converter made (e.g. how sharing was decided)
 };
 

@@ -101,7 +101,6 @@ class Session {
   friend class SessionGuard;
   std::span<const float> prefill_locked(std::span<const std::int32_t> tokens);
   std::shared_ptr<const Model> model_;
-  std::unique_ptr<Transformer> transformer_;
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<Scratch> scratch_;
   std::unique_ptr<ThreadPool> pool_;

@@ -168,11 +168,49 @@ float load_elem(SourceDType t, const std::uint8_t* p) {
   return 0.0f;
 }
 
+// Symmetric per-row int8 quantization: scale = max|w| / 127, q = round(w / scale) with ties away
+// from zero, so q is in [-127, 127]; an all-zero row has scale 0 and q = 0.
+float row_scale(const SourceTensor& s, std::size_t row, std::size_t cols) {
+  const std::size_t es = source_dtype_size(s.dtype);
+  float amax = 0.0f;
+  for (std::size_t c = 0; c < cols; ++c)
+    amax = std::max(amax, std::fabs(load_elem(s.dtype, s.bytes.data() + (row * cols + c) * es)));
+  return amax / 127.0f;
+}
+
+void fill_scales(const SourceTensor& s, std::span<std::byte> out) {
+  const std::size_t rows = s.shape[0], cols = s.shape[1];
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float scale = row_scale(s, r, cols);
+    std::memcpy(out.data() + 4 * r, &scale, 4);
+  }
+}
+
+void fill_quantized(const SourceTensor& s, const std::string& src_file, std::span<std::byte> out) {
+  const std::size_t rows = s.shape[0], cols = s.shape[1];
+  const std::size_t es = source_dtype_size(s.dtype);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float scale = row_scale(s, r, cols);
+    if (!std::isfinite(scale))
+      throw FormatError(src_file, s.name, fmt::format("row {} holds a non-finite value", r));
+    const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+    for (std::size_t c = 0; c < cols; ++c) {
+      const float v = load_elem(s.dtype, s.bytes.data() + (r * cols + c) * es);
+      const float q = std::clamp(std::round(v * inv), -127.0f, 127.0f);
+      out[r * cols + c] = static_cast<std::byte>(static_cast<std::int8_t>(q));
+    }
+  }
+}
+
 // Converts `src` into `out` (already sized for `type`). Same-type copies are byte-exact; every
 // narrowing conversion rounds to nearest even and refuses to turn a finite value into inf.
 void fill_tensor(const Planned& p, const std::string& src_file, std::span<std::byte> out) {
   const SourceTensor& s = *p.src;
   const std::size_t n = s.bytes.size() / source_dtype_size(s.dtype);
+  if (p.type == TensorType::i8) {
+    fill_quantized(s, src_file, out);
+    return;
+  }
   if (to_tensor_type(s.dtype) == p.type) {
     std::memcpy(out.data(), s.bytes.data(), s.bytes.size());
     return;
@@ -186,7 +224,7 @@ void fill_tensor(const Planned& p, const std::string& src_file, std::span<std::b
       case TensorType::f32: std::memcpy(out.data() + 4 * i, &v, 4); continue;
       case TensorType::f16: h = f32_to_f16(v); break;
       case TensorType::bf16: h = f32_to_bf16(v); break;
-      case TensorType::i8: throw Error(ErrorCode::internal, "converter: I8 is not a float type");
+      case TensorType::i8: break;  // handled above
     }
     const float back = p.type == TensorType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
     if (std::isfinite(v) && !std::isfinite(back))
@@ -286,6 +324,7 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
         case OutputType::f32: t = TensorType::f32; break;
         case OutputType::f16: t = TensorType::f16; break;
         case OutputType::bf16: t = TensorType::bf16; break;
+        case OutputType::w8a8: t = TensorType::i8; break;
       }
     }
     plan.push_back({std::move(name), src, t, std::move(shape)});
@@ -334,7 +373,7 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
                                     source_dtype_name(p.src->dtype), tensor_type_name(*matrix_type)));
     matrix_type = p.type;
   }
-  report.weight_type = tensor_type_name(*matrix_type);
+  report.weight_type = *matrix_type == TensorType::i8 ? "W8A8" : tensor_type_name(*matrix_type);
 
   // 5. Write.
   gguf::Writer out;
@@ -381,32 +420,34 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
   out.add_bool("tokenizer.ggml.add_eos_token", vocab.add_eos);
   out.add_bool("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
 
-  std::uint64_t total_bytes = 0, done_bytes = 0;
+  std::vector<std::uint64_t> sizes;  // bytes of each tensor, in file order, for progress
   for (const auto& p : plan) {
     // GGUF lists dims fastest first: the reverse of the PyTorch shape.
     std::vector<std::uint64_t> dims(p.expect.rbegin(), p.expect.rend());
     std::uint64_t numel = 1;
     for (auto d : dims) numel *= d;  // bounded: the source tensor holds this many elements
-    total_bytes += numel * tensor_type_size(p.type);
+    sizes.push_back(numel * tensor_type_size(p.type));
     report.parameter_count += numel;
     out.add_tensor(p.name, p.type, dims,
                    [&p, &w](std::span<std::byte> dst) { fill_tensor(p, w.file, dst); });
-  }
-  const std::size_t n_tensors = plan.size();
-  out.write(opt.output_path, [&](std::size_t i, std::size_t n, const std::string& tname) {
-    if (i > 0) {
-      const auto& prev = plan[i - 1];
-      std::uint64_t numel = 1;
-      for (auto d : prev.expect) numel *= d;
-      done_bytes += numel * tensor_type_size(prev.type);
+    if (p.type == TensorType::i8) {  // its per-row scales: "X.weight" -> "X.scale"
+      const std::string scale_name = p.name.substr(0, p.name.size() - 7) + ".scale";
+      sizes.push_back(p.expect[0] * 4);
+      out.add_tensor(scale_name, TensorType::f32, {p.expect[0]},
+                     [&p](std::span<std::byte> dst) { fill_scales(*p.src, dst); });
     }
+  }
+  std::uint64_t total_bytes = 0, done_bytes = 0;
+  for (auto b : sizes) total_bytes += b;
+  out.write(opt.output_path, [&](std::size_t i, std::size_t n, const std::string& tname) {
+    if (i > 0) done_bytes += sizes[i - 1];
     if (opt.progress) opt.progress(i, n, done_bytes, total_bytes, tname);
   });
-  if (opt.progress) opt.progress(n_tensors, n_tensors, total_bytes, total_bytes, "");
+  if (opt.progress) opt.progress(sizes.size(), sizes.size(), total_bytes, total_bytes, "");
 
   report.output_path = opt.output_path;
   report.file_size = fs::file_size(opt.output_path);
-  report.tensor_count = n_tensors;
+  report.tensor_count = sizes.size();
   report.config = cfg;
   return report;
 }

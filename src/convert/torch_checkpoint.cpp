@@ -197,8 +197,23 @@ constexpr const char* kind_name() {
     return "a tensor";
 }
 
-const char* kind_name(const Value& v) {
-  return std::visit([](const auto& x) { return kind_name<std::decay_t<decltype(x)>>(); }, v);
+// What a value is, naming the global for allow-listed callables and storage classes.
+std::string kind_name(const Value& v) {
+  if (const auto* c = std::get_if<Callable>(&v)) {
+    switch (*c) {
+      case Callable::ordered_dict: return "collections.OrderedDict";
+      case Callable::rebuild_tensor_v2: return "torch._utils._rebuild_tensor_v2";
+      case Callable::rebuild_parameter: return "torch._utils._rebuild_parameter";
+    }
+  }
+  if (const auto* sc = std::get_if<StorageClass>(&v)) {
+    switch (sc->dtype) {
+      case SourceDType::f32: return "the storage class torch.FloatStorage";
+      case SourceDType::f16: return "the storage class torch.HalfStorage";
+      case SourceDType::bf16: return "the storage class torch.BFloat16Storage";
+    }
+  }
+  return std::visit([](const auto& x) { return std::string(kind_name<std::decay_t<decltype(x)>>()); }, v);
 }
 
 // The allow-list. Anything else named by GLOBAL is refused.

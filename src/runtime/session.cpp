@@ -18,7 +18,6 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     throw InvalidArgument("Session: context length " + std::to_string(ctx) +
                           " exceeds the model's trained context of " +
                           std::to_string(c.context_length));
-  transformer_ = std::make_unique<Transformer>(model_->file());
   cache_ = std::make_unique<KvCache>(c, ctx);
   scratch_ = std::make_unique<Scratch>();
   pool_ = std::make_unique<ThreadPool>(options.threads);
@@ -54,7 +53,7 @@ std::span<const float> Session::prefill(std::span<const std::int32_t> tokens) {
 std::span<const float> Session::prefill_locked(std::span<const std::int32_t> tokens) {
   if (tokens.empty()) throw InvalidArgument("prefill: no tokens");
   check_fits(position_, tokens.size(), cache_->capacity());
-  transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
+  model_->transformer().forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
                         *pool_, logits_.data(), false);
   position_ += std::uint32_t(tokens.size());
   history_.insert(history_.end(), tokens.begin(), tokens.end());
@@ -70,7 +69,7 @@ void Session::evaluate(std::span<const std::int32_t> tokens, std::vector<float>&
   check_fits(position_, tokens.size(), cache_->capacity());
   logits.resize(tokens.size() * std::size_t(model_->config().vocab_size));
   if (tokens.empty()) return;
-  transformer_->forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
+  model_->transformer().forward(tokens.data(), std::uint32_t(tokens.size()), position_, *cache_, *scratch_,
                         *pool_, logits.data(), true);
   position_ += std::uint32_t(tokens.size());
   history_.insert(history_.end(), tokens.begin(), tokens.end());

@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "common/checked.hpp"
@@ -55,8 +57,8 @@ const float* row_f32(const Matrix& m, std::uint32_t r, float* buf) {
 // Y[t][r] = dot(W[r], X[t]) for `count` input rows X (each m.cols wide). Each weight row is read
 // (and converted) once for the whole batch. The rows are split evenly over the pool's threads;
 // thread i converts into its own slice of `rowbuf` (threads × max columns floats).
-void linear(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count, float* Y,
-            float* rowbuf, std::size_t rowbuf_stride) {
+void linear_float(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count, float* Y,
+                  float* rowbuf, std::size_t rowbuf_stride) {
   const unsigned chunks = std::min<unsigned>(pool.size(), m.rows);
   pool.parallel_for(chunks, [&](unsigned c) {
     const std::uint32_t r0 = std::uint32_t(std::uint64_t(m.rows) * c / chunks);
@@ -100,7 +102,7 @@ KvCache::KvCache(const ModelConfig& c, std::uint32_t capacity)
   v_.assign(k_.size(), 0.0f);
 }
 
-Transformer::Transformer(const ModelFile& f) : config_(f.config()) {
+Transformer::Transformer(const ModelFile& f, const char* kernel_override) : config_(f.config()) {
   embedding_ = bind(f.token_embd(), f.token_embd_scale());
   output_ = bind(f.output(), f.output_scale());
   output_norm_ = f32(f.output_norm());
@@ -113,6 +115,68 @@ Transformer::Transformer(const ModelFile& f) : config_(f.config()) {
                             bind(*b.ffn_gate, b.ffn_gate_scale), bind(*b.ffn_up, b.ffn_up_scale),
                             bind(*b.ffn_down, b.ffn_down_scale)});
   }
+  if (embedding_.type != TensorType::i8) return;
+
+  // W8A8: pick the kernels once, then repack every int8 matrix into their layout. The embedding
+  // is looked up row by row from the file's canonical rows; it is packed only as the output head.
+  qgemm_ = &kernels::select_qgemm(kernel_override);
+  quantize_ = &kernels::select_quantize(kernel_override);
+  std::vector<Matrix*> mats{&output_};
+  for (Block& b : blocks_)
+    for (Matrix* m : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) mats.push_back(m);
+  std::vector<std::uint64_t> offsets;
+  for (Matrix* m : mats) {
+    offsets.push_back(packed_size_);
+    const auto bytes = checked_align_up(qgemm_->packed_size(m->rows, m->cols), 64);
+    if (!bytes || !checked_add(packed_size_, *bytes)) throw std::bad_alloc();
+    packed_size_ += *bytes;
+  }
+  packed_ = static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::uint64_t>(packed_size_, 64)));
+  if (!packed_) throw std::bad_alloc();
+  for (std::size_t i = 0; i < mats.size(); ++i) {
+    qgemm_->pack(mats[i]->rows, mats[i]->cols, reinterpret_cast<const std::int8_t*>(mats[i]->data),
+                 packed_ + offsets[i]);
+    mats[i]->packed = packed_ + offsets[i];
+  }
+}
+
+Transformer::~Transformer() { std::free(packed_); }
+
+std::string Transformer::kernels_description() const {
+  if (!qgemm_) {
+    return std::string("float32 ") + tensor_type_name(embedding_.type) +
+           " weights, xsimd loops (baseline ISA)";
+  }
+  return std::string(qgemm_->gemv_name) + " (decode), " + qgemm_->name + " (prefill), " +
+         quantize_->name;
+}
+
+// One linear layer, Y = X · Wᵀ for `count` rows of X. Float weights use the float loops; int8
+// weights quantize each row of X to int8 (its own scale) and run the selected W8A8 kernel, with
+// the output columns split over the threads on the kernel's nr boundaries.
+void Transformer::linear(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count,
+                         float* Y, Scratch& s, std::size_t row_stride) const {
+  if (m.type != TensorType::i8) {
+    linear_float(pool, m, X, count, Y, s.row.data(), row_stride);
+    return;
+  }
+  const kernels::QGemmVariant& kv = *qgemm_;
+  const std::uint32_t kp = kernels::k_padded(m.cols, kv.kr);
+  grow(s.qa, std::size_t(count) * kp);
+  grow(s.qscale, count);
+  quantize_->run(count, m.cols, kp, X, m.cols, s.qa.data(), kp, s.qscale.data());
+  const std::uint32_t blocks = (m.rows + kv.nr - 1) / kv.nr;
+  const unsigned chunks = std::min<unsigned>(pool.size(), blocks);
+  pool.parallel_for(chunks, [&](unsigned c) {
+    const std::uint32_t n0 = std::uint32_t(std::uint64_t(blocks) * c / chunks) * kv.nr;
+    const std::uint32_t n1 =
+        std::min(m.rows, std::uint32_t(std::uint64_t(blocks) * (c + 1) / chunks) * kv.nr);
+    if (count == 1)
+      kv.gemv_f32(n0, n1, m.cols, s.qa.data(), s.qscale[0], m.packed, m.scales, Y);
+    else
+      kv.gemm_f32(count, n0, n1, m.cols, s.qa.data(), kp, s.qscale.data(), m.packed, m.scales, Y,
+                  m.rows);
+  });
 }
 
 void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint32_t pos0,
@@ -174,9 +238,9 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
       // --- attention ---
       for (std::uint32_t t = 0; t < n; ++t)
         vec::rms_norm(x + std::size_t(t) * E, blk.attn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
-      linear(pool, blk.q, h, n, s.q.data(), s.row.data(), row_stride);
-      linear(pool, blk.k, h, n, s.k.data(), s.row.data(), row_stride);
-      linear(pool, blk.v, h, n, s.v.data(), s.row.data(), row_stride);
+      linear(pool, blk.q, h, n, s.q.data(), s, row_stride);
+      linear(pool, blk.k, h, n, s.k.data(), s, row_stride);
+      linear(pool, blk.v, h, n, s.v.data(), s, row_stride);
       for (std::uint32_t t = 0; t < n; ++t) {
         const float* cs = s.cos.data() + std::size_t(t) * D / 2;
         const float* sn = s.sin.data() + std::size_t(t) * D / 2;
@@ -199,19 +263,19 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
           for (std::uint32_t p = 0; p < len; ++p) vec::axpy(sc[p], cache.values(layer, p) + kvh * D, out, D);
         }
       });
-      linear(pool, blk.o, s.att.data(), n, h, s.row.data(), row_stride);
+      linear(pool, blk.o, s.att.data(), n, h, s, row_stride);
       for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
 
       // --- SwiGLU feed-forward ---
       for (std::uint32_t t = 0; t < n; ++t)
         vec::rms_norm(x + std::size_t(t) * E, blk.ffn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
-      linear(pool, blk.gate, h, n, s.gate.data(), s.row.data(), row_stride);
-      linear(pool, blk.up, h, n, s.up.data(), s.row.data(), row_stride);
+      linear(pool, blk.gate, h, n, s.gate.data(), s, row_stride);
+      linear(pool, blk.up, h, n, s.up.data(), s, row_stride);
       for (std::size_t i = 0; i < std::size_t(n) * F; ++i) {
         const float g = s.gate[i];
         s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];  // silu(gate) * up
       }
-      linear(pool, blk.down, s.gate.data(), n, h, s.row.data(), row_stride);
+      linear(pool, blk.down, s.gate.data(), n, h, s, row_stride);
       for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
     }
   }
@@ -221,7 +285,7 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
   const std::uint32_t count = n - first;
   for (std::uint32_t t = first; t < n; ++t)
     vec::rms_norm(x + std::size_t(t) * E, output_norm_, c.rms_norm_eps, h + std::size_t(t - first) * E, E);
-  linear(pool, output_, h, count, logits, s.row.data(), row_stride);
+  linear(pool, output_, h, count, logits, s, row_stride);
 }
 
 }  // namespace mobilellm

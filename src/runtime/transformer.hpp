@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/kernels.hpp"
 #include "mobilellm/config.hpp"
 #include "mobilellm/model_file.hpp"
 
@@ -13,8 +14,9 @@ namespace mobilellm {
 // one float scale per row).
 struct Matrix {
   TensorType type = TensorType::f32;
-  const std::byte* data = nullptr;
-  const float* scales = nullptr;  // I8 only
+  const std::byte* data = nullptr;  // canonical rows in the mapped file
+  const float* scales = nullptr;    // I8 only
+  const void* packed = nullptr;     // I8 only: the rows repacked for the selected kernel
   std::uint32_t rows = 0, cols = 0;
 };
 
@@ -37,16 +39,24 @@ class KvCache {
 
 // Per-session working memory of the forward pass, grown on demand.
 struct Scratch {
-  std::vector<float> x, h, q, k, v, att, gate, up, scores, row, cos, sin;
+  std::vector<float> x, h, q, k, v, att, gate, up, scores, row, cos, sin, qscale;
+  std::vector<std::int8_t> qa;  // activations quantized for the W8A8 kernels
 };
 
 class ThreadPool;
 
 class Transformer {
  public:
-  explicit Transformer(const ModelFile& file);
+  // Binds the file's tensors. For a W8A8 file, selects the kernels (`kernels`: an ISA name such as
+  // "avx2" or "scalar" to force one, or null for the best this CPU runs; MOBILELLM_KERNELS
+  // overrides too) and repacks every int8 matrix once into the kernel's layout.
+  Transformer(const ModelFile& file, const char* kernels);
+  ~Transformer();
 
   const ModelConfig& config() const { return config_; }
+  // What computes the linear layers, e.g. "qgemv_..__avx512vnni_16c4 + qgemm_..__avx512vnni_4x64c4".
+  std::string kernels_description() const;
+  std::uint64_t packed_bytes() const { return packed_size_; }
 
   // Runs `count` tokens at positions pos0, pos0+1, ... through the model, appending their keys
   // and values to `cache`. Writes the logits of every token (count × vocab floats) when
@@ -65,6 +75,13 @@ class Transformer {
   Matrix output_;     // [vocab][embedding]; the embedding when shared
   const float* output_norm_ = nullptr;
   std::vector<Block> blocks_;
+  const kernels::QGemmVariant* qgemm_ = nullptr;       // W8A8 only
+  const kernels::QuantizeVariant* quantize_ = nullptr;  // W8A8 only
+  std::byte* packed_ = nullptr;  // one 64-byte-aligned arena for every packed matrix
+  std::uint64_t packed_size_ = 0;
+
+  void linear(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count, float* Y,
+              Scratch& s, std::size_t row_stride) const;
 };
 
 }  // namespace mobilellm

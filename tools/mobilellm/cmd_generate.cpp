@@ -40,6 +40,8 @@ options:
   --no-bos                 do not prepend BOS to the prompt
   --truncate-prompt        drop the oldest prompt tokens if the prompt does not fit the context
   -t, --threads N          compute threads (default 0 = all cores)
+  --kernels NAME       W8A8 kernels to use (scalar, avx2, avx512vnni, neon, neondot, neoni8mm;
+                       default: the best this CPU supports; env MOBILELLM_KERNELS)
 )";
 
 }  // namespace
@@ -48,6 +50,7 @@ int run_generate(const Args& args) {
   std::string model_path, prompt;
   bool have_prompt = false;
   std::int64_t threads = 0;
+  LoadOptions load;
   std::int64_t ctx = 0;
   std::optional<std::uint64_t> seed;
   GenerationConfig gc;
@@ -66,6 +69,8 @@ int run_generate(const Args& args) {
       have_prompt = true;
     } else if (auto v = c.option({"-n", "--n-predict"})) {
       gc.max_new_tokens = std::uint32_t(parse_int("-n", *v, 0, INT32_MAX));
+    } else if (auto v = c.option({"--kernels"})) {
+      load.kernels = *v;
     } else if (auto v = c.option({"-t", "--threads"})) {
       threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
@@ -105,7 +110,7 @@ int run_generate(const Args& args) {
   gc.sampling.seed = seed ? *seed : std::random_device{}();
   gc.sampling.validate();  // report bad sampling flags before loading the model
 
-  auto model = Model::load(model_path);
+  auto model = Model::load(model_path, load);
   Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
   GenerationResult r = session.generate(prompt, gc, [](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);

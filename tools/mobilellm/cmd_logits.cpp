@@ -27,6 +27,8 @@ options:
   -c, --ctx-size N     context length of the session (default: the model's)
   -o, --output PATH    output .npy file (written atomically)
   -t, --threads N      compute threads (default 0 = all cores)
+  --kernels NAME       W8A8 kernels to use (scalar, avx2, avx512vnni, neon, neondot, neoni8mm;
+                       default: the best this CPU supports; env MOBILELLM_KERNELS)
 )";
 
 std::vector<std::int32_t> parse_ids(const std::string& s) {
@@ -47,6 +49,7 @@ int run_logits(const Args& args) {
   std::string model_path, out_path;
   std::vector<std::int32_t> tokens;
   std::int64_t batch = 0, ctx = 0, threads = 0;
+  LoadOptions load;
   ArgCursor c(args);
   while (!c.done()) {
     if (c.flag({"-h", "--help"})) {
@@ -58,6 +61,8 @@ int run_logits(const Args& args) {
       tokens = parse_ids(*v);
     } else if (auto v = c.option({"--batch", "-b"})) {
       batch = parse_int("--batch", *v, 0, INT32_MAX);
+    } else if (auto v = c.option({"--kernels"})) {
+      load.kernels = *v;
     } else if (auto v = c.option({"-t", "--threads"})) {
       threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
@@ -72,7 +77,7 @@ int run_logits(const Args& args) {
   if (tokens.empty()) throw UsageError{"missing --tokens"};
   if (out_path.empty()) throw UsageError{"missing -o OUT.npy"};
 
-  auto model = Model::load(model_path);
+  auto model = Model::load(model_path, load);
   Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
   const std::size_t V = model->config().vocab_size;
   const std::size_t step = batch == 0 ? tokens.size() : std::size_t(batch);

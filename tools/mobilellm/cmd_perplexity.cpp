@@ -28,6 +28,8 @@ options:
   -c, --ctx-size N     window length including BOS (default: the model's context length)
   -b, --batch N        tokens per forward call (default 64)
   -t, --threads N      compute threads (default 0 = all cores)
+  --kernels NAME       W8A8 kernels to use (scalar, avx2, avx512vnni, neon, neondot, neoni8mm;
+                       default: the best this CPU supports; env MOBILELLM_KERNELS)
 )";
 
 }  // namespace
@@ -35,6 +37,7 @@ options:
 int run_perplexity(const Args& args) {
   std::string model_path, text_path;
   std::int64_t threads = 0;
+  LoadOptions load;
   std::int64_t ctx = 0, batch = 64;
   ArgCursor c(args);
   while (!c.done()) {
@@ -45,6 +48,8 @@ int run_perplexity(const Args& args) {
       model_path = *v;
     } else if (auto v = c.option({"-f", "--file"})) {
       text_path = *v;
+    } else if (auto v = c.option({"--kernels"})) {
+      load.kernels = *v;
     } else if (auto v = c.option({"-t", "--threads"})) {
       threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
@@ -58,7 +63,7 @@ int run_perplexity(const Args& args) {
   if (model_path.empty()) throw UsageError{"missing -m MODEL"};
   if (text_path.empty()) throw UsageError{"missing -f TEXT"};
 
-  auto model = Model::load(model_path);
+  auto model = Model::load(model_path, load);
   const Tokenizer& tok = model->tokenizer();
   if (tok.bos() < 0) throw UnsupportedError(model_path + ": the vocabulary has no BOS token");
   const std::vector<std::int32_t> ids = tok.encode(read_text_file(text_path, 1ull << 30), false);

@@ -7,11 +7,12 @@
 // a multiple of 4; a K step of a block is 64 bytes, each column's 4 weights in turn. One 16-byte
 // load is the weights of 4 columns for the step: an sdot operand whose lane j belongs to column j.
 //
-// GEMM tile 4x16: 4 rows x 4 vectors = 16 accumulators, 4 activation registers, 4 weight
-// registers. The K loop takes 4 steps at a time: one 16-byte load per row holds 4 steps of
-// activations, and "sdot by element" (vdotq_laneq_s32) broadcasts the step's 4 bytes from it, so
-// each step costs 4 weight loads and 16 sdot; the last 1..3 steps load 4 activation bytes per row.
-// The column loop is outermost, so a weight block (16 * K bytes) stays in L1/L2 while every row
+// GEMM tile 4x16: 4 rows x 4 vectors = 16 accumulators, 4 activation registers, 8 weight
+// registers. The K loop takes 2 steps at a time: one 8-byte load per row holds 2 steps of
+// activations, and "sdot by element" (vdotq_lane_s32) broadcasts the step's 4 bytes from it, so
+// each step costs 4 weight loads, 2 activation loads and 16 sdot; an odd last step loads 4
+// activation bytes per row. (With 16-byte activation loads and 4 steps per iteration, GCC 12
+// hoists all 16 weight loads and spills an accumulator.) The column loop is outermost, so a weight block (16 * K bytes) stays in L1/L2 while every row
 // tile uses it. When fewer than 4 rows remain, the spare rows of the tile repeat the last one and
 // are not stored. GEMV: one block at a time, even and odd K steps in separate accumulators (8
 // independent sdot chains).
@@ -53,26 +54,26 @@ Weights load_step(const std::int8_t* step) {
   return {vld1q_s8(step), vld1q_s8(step + 16), vld1q_s8(step + 32), vld1q_s8(step + 48)};
 }
 
-// 4 activations (one K step) in every lane.
-int8x16_t load_a4(const std::int8_t* p) {
+// 4 activations (one K step) in both 32-bit lanes.
+int8x8_t load_a4(const std::int8_t* p) {
   std::int32_t v;
   std::memcpy(&v, p, sizeof v);
-  return vreinterpretq_s8_s32(vdupq_n_s32(v));
+  return vreinterpret_s8_s32(vdup_n_s32(v));
 }
 
-// acc += (the 4 activations in lane Lane of a) . (each column's 4 weights).
+// acc += (the 4 activations in 32-bit lane Lane of a) . (each column's 4 weights).
 template <int Lane>
-void dot4(Vec4& acc, int8x16_t a, const Weights& w) {
-  acc.v0 = vdotq_laneq_s32(acc.v0, w.v0, a, Lane);
-  acc.v1 = vdotq_laneq_s32(acc.v1, w.v1, a, Lane);
-  acc.v2 = vdotq_laneq_s32(acc.v2, w.v2, a, Lane);
-  acc.v3 = vdotq_laneq_s32(acc.v3, w.v3, a, Lane);
+void dot4(Vec4& acc, int8x8_t a, const Weights& w) {
+  acc.v0 = vdotq_lane_s32(acc.v0, w.v0, a, Lane);
+  acc.v1 = vdotq_lane_s32(acc.v1, w.v1, a, Lane);
+  acc.v2 = vdotq_lane_s32(acc.v2, w.v2, a, Lane);
+  acc.v3 = vdotq_lane_s32(acc.v3, w.v3, a, Lane);
 }
 
 // One K step of the 4 rows, activations from lane Lane of a0..a3.
 template <int Lane>
-void step4(Vec4& acc0, Vec4& acc1, Vec4& acc2, Vec4& acc3, int8x16_t a0, int8x16_t a1,
-           int8x16_t a2, int8x16_t a3, const std::int8_t* step) {
+void step4(Vec4& acc0, Vec4& acc1, Vec4& acc2, Vec4& acc3, int8x8_t a0, int8x8_t a1,
+           int8x8_t a2, int8x8_t a3, const std::int8_t* step) {
   const Weights w = load_step(step);
   dot4<Lane>(acc0, a0, w);
   dot4<Lane>(acc1, a1, w);
@@ -90,17 +91,14 @@ __attribute__((noinline)) void tile_4x16(std::uint32_t steps, const std::int8_t*
                                          Vec4 (&sums)[kMr]) {
   Vec4 acc0 = zero4(), acc1 = zero4(), acc2 = zero4(), acc3 = zero4();
   std::uint32_t s = 0;
-  for (; s + 4 <= steps; s += 4, block += 4 * Layout::kStepBytes) {
+  for (; s + 2 <= steps; s += 2, block += 2 * Layout::kStepBytes) {
     const std::size_t at = std::size_t{s} * kKr;
-    const int8x16_t x0 = vld1q_s8(a0 + at), x1 = vld1q_s8(a1 + at), x2 = vld1q_s8(a2 + at),
-                    x3 = vld1q_s8(a3 + at);
+    const int8x8_t x0 = vld1_s8(a0 + at), x1 = vld1_s8(a1 + at), x2 = vld1_s8(a2 + at),
+                   x3 = vld1_s8(a3 + at);
     step4<0>(acc0, acc1, acc2, acc3, x0, x1, x2, x3, block);
     step4<1>(acc0, acc1, acc2, acc3, x0, x1, x2, x3, block + Layout::kStepBytes);
-    step4<2>(acc0, acc1, acc2, acc3, x0, x1, x2, x3, block + 2 * Layout::kStepBytes);
-    step4<3>(acc0, acc1, acc2, acc3, x0, x1, x2, x3, block + 3 * Layout::kStepBytes);
   }
-  // The last 1..3 steps: the rows hold only k_padded(k, 4) bytes, so no 16-byte loads here.
-  for (; s < steps; ++s, block += Layout::kStepBytes) {
+  if (s < steps) {  // the rows hold only k_padded(k, 4) bytes: 4-byte loads for an odd last step
     const std::size_t at = std::size_t{s} * kKr;
     step4<0>(acc0, acc1, acc2, acc3, load_a4(a0 + at), load_a4(a1 + at), load_a4(a2 + at),
              load_a4(a3 + at), block);
@@ -117,16 +115,12 @@ __attribute__((noinline)) void gemv_1x16(std::uint32_t steps, const std::int8_t*
                                          Vec4& odd_out) {
   Vec4 even = zero4(), odd = zero4();
   std::uint32_t s = 0;
-  for (; s + 4 <= steps; s += 4, block += 4 * Layout::kStepBytes) {
-    const int8x16_t x = vld1q_s8(a + std::size_t{s} * kKr);
+  for (; s + 2 <= steps; s += 2, block += 2 * Layout::kStepBytes) {
+    const int8x8_t x = vld1_s8(a + std::size_t{s} * kKr);
     dot4<0>(even, x, load_step(block));
     dot4<1>(odd, x, load_step(block + Layout::kStepBytes));
-    dot4<2>(even, x, load_step(block + 2 * Layout::kStepBytes));
-    dot4<3>(odd, x, load_step(block + 3 * Layout::kStepBytes));
   }
-  for (; s < steps; ++s, block += Layout::kStepBytes) {
-    dot4<0>(even, load_a4(a + std::size_t{s} * kKr), load_step(block));
-  }
+  if (s < steps) dot4<0>(even, load_a4(a + std::size_t{s} * kKr), load_step(block));
   even_out = even;
   odd_out = odd;
 }
