@@ -584,7 +584,7 @@ TEST(TorchPickle, RejectsBadPersistentIds) {
              .unicode("cpu")
              .integer(4);
        }),
-       "the persistent id's class is a callable, expected a storage class"},
+       "the persistent id's class is collections.OrderedDict, expected a storage class"},
       {pid([](PickleWriter& w) {
          w.unicode("storage").global("torch", "FloatStorage").integer(0).unicode("cpu").integer(4);
        }),
@@ -614,7 +614,7 @@ TEST(TorchPickle, RejectsMisusedCallables) {
       {[](PickleWriter& w) {
          w.global("torch", "FloatStorage").op(op::EMPTY_TUPLE).op(op::REDUCE);
        },
-       "the REDUCE callable is a storage class, expected a callable"},
+       "the REDUCE callable is the storage class torch.FloatStorage, expected a callable"},
       {[](PickleWriter& w) { w.unicode("os.system").op(op::EMPTY_TUPLE).op(op::REDUCE); },
        "the REDUCE callable is a str, expected a callable"},
       {[](PickleWriter& w) {

@@ -237,7 +237,7 @@ void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const
   const std::size_t stride = block_bytes(k);
   const auto* w = static_cast<const std::int8_t*>(packed);
   std::uint32_t col = n_begin;
-  for (; col + kNr < n_end; col += 2 * kNr) {  // the second block has at least one column
+  for (; false && col + kNr < n_end; col += 2 * kNr) {  // the second block has at least one column
     const std::int8_t* block = w + (col / kNr) * stride;
     Vec4 acc0, acc1;
     gemv_1x16(steps, a, block, block + stride, acc0, acc1);
@@ -245,7 +245,7 @@ void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const
     store_f32(c + col, w_scale + col, a_scale, kNr, reduce(acc0));
     store_f32(c + col + kNr, w_scale + col + kNr, a_scale, valid1, reduce(acc1));
   }
-  if (col < n_end) {
+  for (; col < n_end; col += kNr) {
     Vec4 acc;
     gemv_1x8(steps, a, w + (col / kNr) * stride, acc);
     store_f32(c + col, w_scale + col, a_scale, n_end - col, reduce(acc));
