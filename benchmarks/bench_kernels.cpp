@@ -1,16 +1,18 @@
 // Micro-benchmarks of the W8A8 kernels (kernels/kernels.hpp) on the shapes of real MobileLLM
 // layers, next to the machine's own limits, measured the same way:
-//   limits/stream_read        reads a 1 GB buffer: the memory bandwidth decode is bound by;
-//   limits/int8_peak/<isa>    a register-only loop of the ISA's int8 multiply-accumulate
-//                             (vpdpbusd, vpmaddwd + vpaddd): the compute bound of prefill.
-//   qgemv/<variant>/<shape>/hot    M = 1, weights resident in cache (L2 or L3);
-//   qgemv/<variant>/<shape>/dram   M = 1, cycling through copies of the weights totalling
-//                                  kColdBytes, so that every call streams them from memory, as
-//                                  decoding a whole model does;
-//   qgemm/<variant>/<shape>/M:64, M:512   prefill.
+//   limits/stream_read             reads a 1 GB buffer: the memory bandwidth decode is bound by;
+//   limits/int8_peak/<isa>         a register-only loop of the ISA's int8 multiply-accumulate
+//                                  (vpdpbusd; vpmaddwd + vpaddd): the compute bound of prefill;
+//   qgemv/<isa>/<layer>.<N>x<K>/hot     M = 1, weights resident in cache (L2 or L3);
+//   qgemv/<isa>/<layer>.<N>x<K>/dram    M = 1, cycling through copies of the weights totalling
+//                                       kColdBytes, so that every call streams them from memory,
+//                                       as decoding a whole model does;
+//   qgemm/<isa>/<layer>.<N>x<K>/M:64, M:512   prefill.
 // Counters: ops = 2 * M * N * K per second (multiply and add), weights = N * K weight bytes per
-// second. Only variants this CPU supports are registered; the others are listed on stderr.
-// Usage and results: benchmarks/README.md.
+// second, bytes = bytes read per second. Rates are per CPU second of the benchmark thread (Google
+// Benchmark's default), which on a shared machine is the code's own speed. Only variants this CPU
+// supports are registered; the others are listed on stderr. Usage and results:
+// benchmarks/README.md.
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
@@ -66,20 +68,21 @@ struct Shape {
 
 // N x K of every linear layer of MobileLLM-125M, -350M and -1B, and their output heads.
 const Shape kShapes[] = {
-    {"125M.qo", 576, 576},     {"125M.kv", 192, 576},     {"125M.gate_up", 1536, 576},
-    {"125M.down", 576, 1536},  {"125M.head", 32000, 576}, {"350M.qo", 960, 960},
-    {"350M.kv", 320, 960},     {"350M.gate_up", 2560, 960}, {"350M.down", 960, 2560},
-    {"350M.head", 32000, 960}, {"1B.qo", 1280, 1280},     {"1B.kv", 320, 1280},
-    {"1B.gate_up", 3584, 1280}, {"1B.down", 1280, 3584},  {"1B.head", 32000, 1280},
+    {"125M.qo", 576, 576},      {"125M.kv", 192, 576},       {"125M.gate_up", 1536, 576},
+    {"125M.down", 576, 1536},   {"125M.head", 32000, 576},   {"350M.qo", 960, 960},
+    {"350M.kv", 320, 960},      {"350M.gate_up", 2560, 960}, {"350M.down", 960, 2560},
+    {"350M.head", 32000, 960},  {"1B.qo", 1280, 1280},       {"1B.kv", 320, 1280},
+    {"1B.gate_up", 3584, 1280}, {"1B.down", 1280, 3584},     {"1B.head", 32000, 1280},
 };
 
 bool is_head(const Shape& s) { return s.n == 32000; }
 
 void set_counters(benchmark::State& state, std::uint32_t m, const Shape& s) {
   const double macs = static_cast<double>(m) * s.n * s.k;
-  state.counters["ops"] = benchmark::Counter(2 * macs, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["weights"] =
-      benchmark::Counter(static_cast<double>(s.n) * s.k, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["ops"] =
+      benchmark::Counter(2 * macs, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weights"] = benchmark::Counter(static_cast<double>(s.n) * s.k,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Quantized random activations and weights of one shape, packed for one variant.
@@ -96,7 +99,8 @@ struct Operands {
     std::uniform_int_distribution<int> byte(-127, 127);
     a.assign(std::size_t{m} * a_stride, 0);
     for (std::uint32_t i = 0; i < m; ++i) {
-      for (std::uint32_t j = 0; j < k; ++j) a[std::size_t{i} * a_stride + j] = static_cast<std::int8_t>(byte(rng));
+      for (std::uint32_t j = 0; j < k; ++j)
+        a[std::size_t{i} * a_stride + j] = static_cast<std::int8_t>(byte(rng));
     }
     std::vector<std::int8_t> w(std::size_t{n} * k);
     for (auto& x : w) x = static_cast<std::int8_t>(byte(rng));
@@ -125,7 +129,8 @@ void bench_gemv_dram(benchmark::State& state, const kern::QGemmVariant* v, Shape
   const std::size_t stride = (op.packed_bytes + 63) / 64 * 64;
   const std::size_t copies = kColdBytes / stride + 2;
   Buffer pool = allocate(copies * stride);
-  for (std::size_t i = 0; i < copies; ++i) std::memcpy(pool.get() + i * stride, op.packed.get(), op.packed_bytes);
+  for (std::size_t i = 0; i < copies; ++i)
+    std::memcpy(pool.get() + i * stride, op.packed.get(), op.packed_bytes);
   std::size_t next = 0;
   for (auto _ : state) {
     v->gemv_f32(0, op.n, op.k, op.a.data(), op.a_scale[0], pool.get() + next * stride,
@@ -157,7 +162,8 @@ const std::uint8_t* stream_buffer() {
 // the compiler): the read bandwidth of plain streaming code.
 void bench_stream_read(benchmark::State& state) {
   const std::size_t share = kStreamBytes / static_cast<std::size_t>(state.threads());
-  const auto* words = reinterpret_cast<const std::uint64_t*>(stream_buffer() + share * static_cast<std::size_t>(state.thread_index()));
+  const auto* words = reinterpret_cast<const std::uint64_t*>(
+      stream_buffer() + share * static_cast<std::size_t>(state.thread_index()));
   const std::size_t count = share / sizeof(std::uint64_t);
   for (auto _ : state) {
     std::uint64_t s[8] = {};
@@ -168,39 +174,55 @@ void bench_stream_read(benchmark::State& state) {
     for (const std::uint64_t x : s) total += x;
     benchmark::DoNotOptimize(total);
   }
-  state.counters["bytes"] = benchmark::Counter(static_cast<double>(share), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["bytes"] =
+      benchmark::Counter(static_cast<double>(share), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 #if defined(__x86_64__)
-constexpr int kPeakIterations = 1 << 16;
+// The peak loops are written in assembly: with intrinsics the compiler is free to hoist the
+// loop-invariant vpmaddwd, or to keep the accumulators in memory, and then measures something else.
+constexpr long kPeakIterations = 1 << 16;
+
+#define MOBILELLM_DPBUSD(acc) "vpdpbusd %%zmm16, %%zmm17, %%zmm" #acc "\n\t"
 
 // 16 independent vpdpbusd chains on registers only: 16 x 64 multiply-adds per iteration.
 __attribute__((target("avx512f,avx512vnni"))) void bench_peak_avx512vnni(benchmark::State& state) {
-  __m512i acc[16];
-  for (auto& x : acc) x = _mm512_setzero_si512();
-  const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-5);
   for (auto _ : state) {
-    for (int i = 0; i < kPeakIterations; ++i) {
-      for (auto& x : acc) x = _mm512_dpbusd_epi32(x, a, b);
-    }
-    for (auto& x : acc) benchmark::DoNotOptimize(x);
+    long n = kPeakIterations;
+    asm volatile(
+        "1:\n\t" MOBILELLM_DPBUSD(0) MOBILELLM_DPBUSD(1) MOBILELLM_DPBUSD(2) MOBILELLM_DPBUSD(3)
+            MOBILELLM_DPBUSD(4) MOBILELLM_DPBUSD(5) MOBILELLM_DPBUSD(6) MOBILELLM_DPBUSD(7)
+                MOBILELLM_DPBUSD(8) MOBILELLM_DPBUSD(9) MOBILELLM_DPBUSD(10) MOBILELLM_DPBUSD(11)
+                    MOBILELLM_DPBUSD(12) MOBILELLM_DPBUSD(13) MOBILELLM_DPBUSD(14)
+                        MOBILELLM_DPBUSD(15) "dec %[n]\n\tjnz 1b\n\t"
+        : [n] "+r"(n)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
   }
   state.counters["ops"] = benchmark::Counter(2.0 * 16 * 64 * kPeakIterations,
                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// 12 independent vpmaddwd + vpaddd chains (the AVX2 kernels' inner step, without the widening
-// loads; 12 accumulators and the 2 operands fit the 16 ymm registers): 12 x 16 multiply-adds per
-// iteration.
+#define MOBILELLM_MADD_ADD(acc, tmp)                       \
+  "vpmaddwd %%ymm14, %%ymm15, %%ymm" #tmp "\n\t"            \
+  "vpaddd %%ymm" #tmp ", %%ymm" #acc ", %%ymm" #acc "\n\t"
+
+// 12 independent vpmaddwd + vpaddd chains (the AVX2 kernels' inner step without the widening
+// loads) on registers only: 12 x 16 multiply-adds per iteration.
 __attribute__((target("avx2"))) void bench_peak_avx2(benchmark::State& state) {
-  __m256i acc[12];
-  for (auto& x : acc) x = _mm256_setzero_si256();
-  const __m256i a = _mm256_set1_epi16(3), b = _mm256_set1_epi16(-5);
   for (auto _ : state) {
-    for (int i = 0; i < kPeakIterations; ++i) {
-      for (auto& x : acc) x = _mm256_add_epi32(x, _mm256_madd_epi16(a, b));
-    }
-    for (auto& x : acc) benchmark::DoNotOptimize(x);
+    long n = kPeakIterations;
+    asm volatile(
+        "1:\n\t" MOBILELLM_MADD_ADD(0, 12) MOBILELLM_MADD_ADD(1, 13) MOBILELLM_MADD_ADD(2, 12)
+            MOBILELLM_MADD_ADD(3, 13) MOBILELLM_MADD_ADD(4, 12) MOBILELLM_MADD_ADD(5, 13)
+                MOBILELLM_MADD_ADD(6, 12) MOBILELLM_MADD_ADD(7, 13) MOBILELLM_MADD_ADD(8, 12)
+                    MOBILELLM_MADD_ADD(9, 13) MOBILELLM_MADD_ADD(10, 12) MOBILELLM_MADD_ADD(11, 13)
+                        "dec %[n]\n\tjnz 1b\n\t"
+        : [n] "+r"(n)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "cc");
   }
   state.counters["ops"] = benchmark::Counter(2.0 * 12 * 16 * kPeakIterations,
                                              benchmark::Counter::kIsIterationInvariantRate);
@@ -211,14 +233,22 @@ void register_all() {
   const kern::CpuFeatures& cpu = kern::cpu_features();
   std::fprintf(stderr, "CPU: %s\n", cpu.model.empty() ? "unknown" : cpu.model.c_str());
 
+  // One core, timed by its CPU time like every kernel benchmark; and both cores, timed by the
+  // wall clock, which only means something on an otherwise idle machine.
   benchmark::RegisterBenchmark("limits/stream_read", bench_stream_read)
-      ->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("limits/stream_read", bench_stream_read)
+      ->Threads(2)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
 #if defined(__x86_64__)
   if (kern::isa_avx2_supported(cpu)) {
-    benchmark::RegisterBenchmark("limits/int8_peak/avx2", bench_peak_avx2)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("limits/int8_peak/avx2", bench_peak_avx2)
+        ->Unit(benchmark::kMillisecond);
   }
   if (kern::isa_avx512vnni_supported(cpu)) {
-    benchmark::RegisterBenchmark("limits/int8_peak/avx512vnni", bench_peak_avx512vnni)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("limits/int8_peak/avx512vnni", bench_peak_avx512vnni)
+        ->Unit(benchmark::kMillisecond);
   }
 #endif
 
@@ -229,17 +259,22 @@ void register_all() {
     }
     const bool reference = std::strcmp(v.isa, "scalar") == 0;
     for (const Shape& s : kShapes) {
-      const std::string shape = std::string(s.layer) + "." + std::to_string(s.n) + "x" + std::to_string(s.k);
+      const std::string shape =
+          std::string(s.layer) + "." + std::to_string(s.n) + "x" + std::to_string(s.k);
       benchmark::RegisterBenchmark(("qgemv/" + std::string(v.isa) + "/" + shape + "/hot").c_str(),
-                                   bench_gemv_hot, &v, s)->Unit(benchmark::kMicrosecond);
+                                   bench_gemv_hot, &v, s)
+          ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("qgemv/" + std::string(v.isa) + "/" + shape + "/dram").c_str(),
-                                   bench_gemv_dram, &v, s)->Unit(benchmark::kMicrosecond);
+                                   bench_gemv_dram, &v, s)
+          ->Unit(benchmark::kMicrosecond);
       // Prefill: M = 64 and 512. The output head only needs the last token's logits (M = 1);
       // the scalar reference is there for scale, not speed, so it stops at M = 64.
       for (const std::uint32_t m : {64u, 512u}) {
         if (m == 512 && (reference || is_head(s))) continue;
-        benchmark::RegisterBenchmark(("qgemm/" + std::string(v.isa) + "/" + shape + "/M:" + std::to_string(m)).c_str(),
-                                     bench_gemm, &v, s, m)->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(
+            ("qgemm/" + std::string(v.isa) + "/" + shape + "/M:" + std::to_string(m)).c_str(),
+            bench_gemm, &v, s, m)
+            ->Unit(benchmark::kMicrosecond);
       }
     }
   }

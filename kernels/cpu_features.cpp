@@ -153,8 +153,6 @@ bool isa_neon_supported(const CpuFeatures& cpu) { return cpu.neon; }
 bool isa_neondot_supported(const CpuFeatures& cpu) { return cpu.neon && cpu.dotprod; }
 // Every CPU with FEAT_I8MM (mandatory from Armv8.6) also has FEAT_DotProd (Armv8.4), so an i8mm
 // variant may use sdot as well.
-bool isa_neoni8mm_supported(const CpuFeatures& cpu) {
-  return cpu.neon && cpu.dotprod && cpu.i8mm;
-}
+bool isa_neoni8mm_supported(const CpuFeatures& cpu) { return cpu.neon && cpu.dotprod && cpu.i8mm; }
 
 }  // namespace mobilellm::kernels

@@ -9,7 +9,7 @@
 //
 // The float result is evaluated as exactly this expression, in this order, with no fused
 // multiply-add (kernel translation units are built with -ffp-contract=off):
-//     c = (a_scale[m] * w_scale[n]) * float(sum)        float(sum): int32 -> float, round to nearest
+//     c = (a_scale[m] * w_scale[n]) * float(sum)     (float(sum): int32 -> float, to nearest)
 // so a variant that follows it reproduces the reference bit for bit.
 //
 // Layouts (part of each variant's contract):

@@ -1,9 +1,9 @@
 // The one table of kernel variants, and the run-time choice among them.
 //
-// Adding a variant: write its translation unit under the directory of its ISA (kernels/CMakeLists.txt
-// gives every file there that ISA's compiler flags), define its descriptor there as an `extern
-// constinit const` object, then declare the object below and add one row to the table of its
-// architecture. Tests and benchmarks iterate over the tables and need no change.
+// Adding a variant: write its translation unit under the directory of its ISA
+// (kernels/CMakeLists.txt gives every file there that ISA's compiler flags), define its descriptor
+// there as an `extern constinit const` object, then declare the object below and add one row to the
+// table of its architecture. Tests and benchmarks iterate over the tables and need no change.
 //
 // Compiled for the baseline ISA. The descriptors are constant-initialized data (no code of another
 // ISA runs to build the tables), and `supported` is always one of the baseline isa_*_supported
@@ -51,15 +51,15 @@ std::span<const QGemmVariant> qgemm_variants() {
   // The scalar reference first, then in increasing order of preference. One GEMM per ISA: the
   // order of this table also ranks the ISAs for select_quantize().
   static const QGemmVariant table[] = {
-      scalar::qgemm_f32_qs8dx_qs8cx_1x1c1,
+    scalar::qgemm_f32_qs8dx_qs8cx_1x1c1,
 #if MOBILELLM_KERNELS_X86_64
-      avx2::qgemm_f32_qs8dx_qs8cx_2x8c8,
-      avx512vnni::qgemm_f32_qs8dx_qs8cx_4x64c4,
+    avx2::qgemm_f32_qs8dx_qs8cx_2x8c8,
+    avx512vnni::qgemm_f32_qs8dx_qs8cx_4x64c4,
 #endif
 #if MOBILELLM_KERNELS_AARCH64
-      neon::qgemm_f32_qs8dx_qs8cx_2x4c16,
-      neondot::qgemm_f32_qs8dx_qs8cx_4x16c4,
-      neoni8mm::qgemm_f32_qs8dx_qs8cx_4x16c8,
+    neon::qgemm_f32_qs8dx_qs8cx_2x4c16,
+    neondot::qgemm_f32_qs8dx_qs8cx_4x16c4,
+    neoni8mm::qgemm_f32_qs8dx_qs8cx_4x16c8,
 #endif
   };
   return table;
@@ -69,12 +69,12 @@ std::span<const QuantizeVariant> quantize_variants() {
   // Scalar first, then in increasing order of preference. An ISA needs no quantizer of its own:
   // it uses the best one at or below it (AVX-512 VNNI uses AVX2's).
   static const QuantizeVariant table[] = {
-      scalar::quantize_qs8dx_f32,
+    scalar::quantize_qs8dx_f32,
 #if MOBILELLM_KERNELS_X86_64
-      avx2::quantize_qs8dx_f32,
+    avx2::quantize_qs8dx_f32,
 #endif
 #if MOBILELLM_KERNELS_AARCH64
-      neon::quantize_qs8dx_f32,
+    neon::quantize_qs8dx_f32,
 #endif
   };
   return table;
@@ -143,7 +143,7 @@ const QuantizeVariant& quantizer_for(const QGemmVariant& gemm, const CpuFeatures
 
 // The process-wide choice when no override is passed: MOBILELLM_KERNELS, else the best.
 const QGemmVariant& default_qgemm() {
-  static const QGemmVariant& chosen = [] () -> const QGemmVariant& {
+  static const QGemmVariant& chosen = []() -> const QGemmVariant& {
     const char* env = std::getenv("MOBILELLM_KERNELS");
     return resolve(env != nullptr ? env : "", cpu_features(), "MOBILELLM_KERNELS");
   }();

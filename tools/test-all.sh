@@ -5,7 +5,9 @@
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, running the tests that parse untrusted
 #      input (the unit tests, including the hostile-input corpus) and the hostile-checkpoint tests;
 #   4. ThreadSanitizer build running the tests where threads meet (pool, sessions, generation);
-#   5. libFuzzer harnesses built with clang, each run briefly (MOBILELLM_FUZZ_SECONDS, default 20).
+#   5. libFuzzer harnesses built with clang, each run briefly (MOBILELLM_FUZZ_SECONDS, default 20);
+#   6. an aarch64 cross build whose unit tests run under qemu on a CPU with dotprod and i8mm and on
+#      one without, so every ARM kernel variant executes.
 # Build trees go to build/ (override with MOBILELLM_BUILD_ROOT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +26,10 @@ cmake --build "$root/release" -j"$jobs"
 step "release tests"
 ctest --test-dir "$root/release" --output-on-failure -j"$jobs"
 
+# Warnings are errors in the release build above. The sanitizer builds do not use -Werror: GCC 12's
+# flow-based warnings (-Wstringop-overflow, -Wrestrict) report false positives in instrumented code.
 step "ASan + UBSan build"
-cmake -S . -B "$root/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOBILELLM_WERROR=ON \
+cmake -S . -B "$root/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOBILELLM_WERROR=OFF \
       -DMOBILELLM_SANITIZE=address,undefined
 cmake --build "$root/sanitize" -j"$jobs"
 step "ASan + UBSan tests"
@@ -33,7 +37,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir "$root/sanitize" --output-on-failure -j"$jobs" -L 'unit|sanitize'
 
 step "TSan build"
-cmake -S . -B "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOBILELLM_WERROR=ON \
+cmake -S . -B "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOBILELLM_WERROR=OFF \
       -DMOBILELLM_SANITIZE=thread
 cmake --build "$root/tsan" -j"$jobs" --target mobilellm_tests mobilellm_cli test_capi
 step "TSan tests (where threads meet: thread pool, sessions, generation)"
@@ -45,5 +49,8 @@ CC=clang CXX=clang++ cmake -S . -B "$root/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInf
       -DMOBILELLM_BUILD_FUZZERS=ON -DMOBILELLM_BUILD_TESTS=OFF -DMOBILELLM_BUILD_TOOLS=OFF
 cmake --build "$root/fuzz" -j"$jobs"
 tools/ci/fuzz-smoke.sh "$root/fuzz" "$fuzz_seconds"
+
+step "aarch64 cross build + kernel and runtime tests under qemu (-cpu max, -cpu cortex-a72)"
+tools/ci/aarch64-tests.sh "$root/aarch64"
 
 step "all test stages passed"

@@ -56,7 +56,8 @@ inline void handle_write_seeds(int argc, char** argv, const char* regressions,
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(regressions, ec)) {
       if (!entry.is_regular_file()) continue;
-      std::filesystem::copy_file(entry.path(), dir / ("regression-" + entry.path().filename().string()),
+      std::filesystem::copy_file(entry.path(),
+                                 dir / ("regression-" + entry.path().filename().string()),
                                  std::filesystem::copy_options::overwrite_existing);
       ++n;
     }
@@ -81,7 +82,8 @@ class MemoryFile {
 
   // Nothing may still map the previous contents: shrinking a mapped file makes reads fault.
   const std::string& put(const std::uint8_t* data, std::size_t size) {
-    if (::ftruncate(fd_, 0) != 0 || (size > 0 && ::pwrite(fd_, data, size, 0) != static_cast<ssize_t>(size))) {
+    if (::ftruncate(fd_, 0) != 0 ||
+        (size > 0 && ::pwrite(fd_, data, size, 0) != static_cast<ssize_t>(size))) {
       std::perror("memfd write");
       std::abort();
     }

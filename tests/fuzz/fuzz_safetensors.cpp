@@ -14,12 +14,11 @@ std::vector<mobilellm::fuzz::Seed> seeds() {
   namespace cb = mobilellm::checkpoint_bytes;
   const auto shards = h::shard_seeds();
   // Every dtype, an empty tensor, a 0-d tensor and metadata.
-  const auto mixed = cb::build_safetensors(
-      {{"a", "F16", {2, 3}, cb::pattern(12, 1)},
-       {"b", "BF16", {4}, cb::pattern(8, 2)},
-       {"empty", "F32", {0, 5}, {}},
-       {"scalar", "F32", {}, cb::pattern(4, 3)}},
-      {{"format", "pt"}});
+  const auto mixed = cb::build_safetensors({{"a", "F16", {2, 3}, cb::pattern(12, 1)},
+                                            {"b", "BF16", {4}, cb::pattern(8, 2)},
+                                            {"empty", "F32", {0, 5}, {}},
+                                            {"scalar", "F32", {}, cb::pattern(4, 3)}},
+                                           {{"format", "pt"}});
   return {{"tiny.safetensors", h::safetensors_seed().bytes},
           {"shard-1.safetensors", shards[0]},
           {"shard-2.safetensors", shards[1]},

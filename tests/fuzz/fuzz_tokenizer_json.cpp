@@ -24,8 +24,10 @@ std::vector<mobilellm::fuzz::Seed> seeds() {
   // The other spelling of SentencePiece's text handling: a non-splitting Metaspace.
   auto metaspace = h::tiny::tokenizer_json();
   metaspace["normalizer"] = nullptr;
-  metaspace["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\xe2\x96\x81"},
-                                {"split", false}, {"prepend_scheme", "first"}};
+  metaspace["pre_tokenizer"] = {{"type", "Metaspace"},
+                                {"replacement", "\xe2\x96\x81"},
+                                {"split", false},
+                                {"prepend_scheme", "first"}};
   return {{"tokenizer-and-config.json", joined(tokenizer, &config)},
           {"tokenizer.json", joined(tokenizer, nullptr)},
           {"metaspace.json", joined(metaspace.dump(), &config)}};

@@ -18,8 +18,8 @@ std::vector<mobilellm::fuzz::Seed> seeds() {
   return {{"pytorch_model.bin", h::torch_seed().archive.bytes},
           {"zip64-extra.bin", cb::build_zip(entries, {.zip64_extra = true}).bytes},
           {"no-descriptor.bin",
-           cb::build_zip(entries, {.data_descriptor = false, .alignment = 0,
-                                   .zip64_end_records = false})
+           cb::build_zip(entries,
+                         {.data_descriptor = false, .alignment = 0, .zip64_end_records = false})
                .bytes}};
 }
 

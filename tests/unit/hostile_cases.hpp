@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -60,28 +61,23 @@ inline constexpr std::uint64_t kHugeCounts[] = {k2p40, k2p63, kMaxU64};
 inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 inline std::string to_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
-// `b` with every occurrence of `from` replaced by `to`.
+// `b` with every occurrence of `from` replaced by `to`. Throws when there is none, so a
+// mutation whose target the seed no longer holds fails loudly instead of testing the seed.
 inline Bytes replace_all(const Bytes& b, std::string_view from, std::string_view to) {
   Bytes out;
+  bool replaced = false;
   for (std::size_t i = 0; i < b.size();) {
     if (b.size() - i >= from.size() &&
         std::equal(from.begin(), from.end(), b.begin() + static_cast<std::ptrdiff_t>(i))) {
       checkpoint_bytes::append(out, to);
       i += from.size();
+      replaced = true;
     } else {
       out.push_back(b[i++]);
     }
   }
+  if (!replaced) throw std::logic_error("hostile: the seed lacks \"" + std::string(from) + "\"");
   return out;
-}
-
-// The offset of the first occurrence of `needle` in `b`; throws when absent, so a generator
-// whose seed changed shape fails loudly instead of patching the wrong bytes.
-inline std::uint64_t find_bytes(const Bytes& b, std::string_view needle, std::uint64_t from = 0) {
-  const auto it = std::search(b.begin() + static_cast<std::ptrdiff_t>(from), b.end(),
-                              needle.begin(), needle.end());
-  if (it == b.end()) throw std::logic_error("hostile: seed lacks \"" + std::string(needle) + "\"");
-  return static_cast<std::uint64_t>(it - b.begin());
 }
 
 // =============================================================================== the inputs
@@ -99,14 +95,22 @@ enum class Input {
 
 inline const char* file_name(Input input) {
   switch (input) {
-    case Input::gguf: return "model.gguf";
-    case Input::config: return "config.json";
-    case Input::safetensors: return "model.safetensors";
-    case Input::safetensors_index: return "model.safetensors.index.json";
-    case Input::torch: return "pytorch_model.bin";
-    case Input::sentencepiece: return "tokenizer.model";
-    case Input::tokenizer_json: return "tokenizer.json";
-    case Input::tokenizer_config: return "tokenizer_config.json";
+    case Input::gguf:
+      return "model.gguf";
+    case Input::config:
+      return "config.json";
+    case Input::safetensors:
+      return "model.safetensors";
+    case Input::safetensors_index:
+      return "model.safetensors.index.json";
+    case Input::torch:
+      return "pytorch_model.bin";
+    case Input::sentencepiece:
+      return "tokenizer.model";
+    case Input::tokenizer_json:
+      return "tokenizer.json";
+    case Input::tokenizer_config:
+      return "tokenizer_config.json";
   }
   return "";
 }
@@ -114,11 +118,18 @@ inline const char* file_name(Input input) {
 // The five kinds of input the issue names; the corpus is counted per kind.
 inline const char* kind_name(Input input) {
   switch (input) {
-    case Input::gguf: return "model file (GGUF)";
-    case Input::config: return "config.json";
-    case Input::safetensors: case Input::safetensors_index: return "safetensors";
-    case Input::torch: return "pytorch_model.bin";
-    case Input::sentencepiece: case Input::tokenizer_json: case Input::tokenizer_config:
+    case Input::gguf:
+      return "model file (GGUF)";
+    case Input::config:
+      return "config.json";
+    case Input::safetensors:
+    case Input::safetensors_index:
+      return "safetensors";
+    case Input::torch:
+      return "pytorch_model.bin";
+    case Input::sentencepiece:
+    case Input::tokenizer_json:
+    case Input::tokenizer_config:
       return "tokenizer";
   }
   return "";
@@ -134,7 +145,8 @@ namespace tiny {
 inline constexpr std::uint64_t kVocab = 12, kHidden = 8, kFfn = 12, kHeads = 2, kKvHeads = 1,
                                kHeadDim = kHidden / kHeads, kLayers = 1, kContext = 32;
 
-// The vocabulary: id, piece, SentencePiece type (1 normal, 2 unknown, 3 control, 6 byte).
+// A vocabulary entry (its id is its position): the piece, its SentencePiece type (1 normal,
+// 2 unknown, 3 control, 6 byte) and score.
 struct Piece {
   std::string text;
   int type;
@@ -142,9 +154,9 @@ struct Piece {
 };
 inline std::vector<Piece> pieces() {
   const std::string sp = "\xe2\x96\x81";  // U+2581 '▁'
-  return {{"<unk>", 2, 0.0f},   {"<s>", 3, 0.0f},   {"</s>", 3, 0.0f},   {"<0x0A>", 6, 0.0f},
-          {sp, 1, -1.0f},       {"a", 1, -2.0f},    {"b", 1, -3.0f},     {"ab", 1, -4.0f},
-          {sp + "a", 1, -5.0f}, {sp + "ab", 1, -6.0f}, {"c", 1, -7.0f}, {sp + "c", 1, -8.0f}};
+  return {{"<unk>", 2, 0.0f},   {"<s>", 3, 0.0f},      {"</s>", 3, 0.0f}, {"<0x0A>", 6, 0.0f},
+          {sp, 1, -1.0f},       {"a", 1, -2.0f},       {"b", 1, -3.0f},   {"ab", 1, -4.0f},
+          {sp + "a", 1, -5.0f}, {sp + "ab", 1, -6.0f}, {"c", 1, -7.0f},   {sp + "c", 1, -8.0f}};
 }
 
 struct Tensor {
@@ -157,7 +169,8 @@ struct Tensor {
 inline Bytes f32_data(std::uint64_t count, int seed) {
   Bytes b;
   for (std::uint64_t i = 0; i < count; ++i) {
-    const float v = 0.01f * static_cast<float>((i * 7 + static_cast<std::uint64_t>(seed) * 13) % 29) - 0.14f;
+    const float v =
+        0.01f * static_cast<float>((i * 7 + static_cast<std::uint64_t>(seed) * 13) % 29) - 0.14f;
     checkpoint_bytes::append_le(b, std::bit_cast<std::uint32_t>(v), 4);
   }
   return b;
@@ -217,8 +230,10 @@ inline ordered_json tokenizer_json() {
   for (std::size_t i = 0; i < list.size(); ++i) vocab[list[i].text] = i;
   ordered_json added = ordered_json::array();
   for (int id = 0; id < 3; ++id)
-    added.push_back({{"id", id}, {"content", list[static_cast<std::size_t>(id)].text},
-                     {"special", true}, {"normalized", false}});
+    added.push_back({{"id", id},
+                     {"content", list[static_cast<std::size_t>(id)].text},
+                     {"special", true},
+                     {"normalized", false}});
   return {{"version", "1.0"},
           {"added_tokens", added},
           {"normalizer",
@@ -237,9 +252,13 @@ inline ordered_json tokenizer_json() {
 }
 
 inline ordered_json tokenizer_config() {
-  return {{"add_bos_token", true}, {"add_eos_token", false}, {"bos_token", "<s>"},
-          {"eos_token", {{"content", "</s>"}, {"lstrip", false}}}, {"unk_token", "<unk>"},
-          {"pad_token", nullptr}, {"tokenizer_class", "LlamaTokenizer"}};
+  return {{"add_bos_token", true},
+          {"add_eos_token", false},
+          {"bos_token", "<s>"},
+          {"eos_token", {{"content", "</s>"}, {"lstrip", false}}},
+          {"unk_token", "<unk>"},
+          {"pad_token", nullptr},
+          {"tokenizer_class", "LlamaTokenizer"}};
 }
 
 }  // namespace tiny
@@ -287,12 +306,12 @@ struct SentencePieceModel {
     std::string extra;                 // raw fields appended to the piece's message
   };
   std::vector<Piece> pieces;
-  std::string trainer = pb::int32_field(3, 2)      // model_type BPE
-                        + pb::int32_field(35, 1)   // byte_fallback
-                        + pb::int32_field(40, 0)   // unk_id
-                        + pb::int32_field(41, 1)   // bos_id
-                        + pb::int32_field(42, 2)   // eos_id
-                        + pb::int32_field(43, -1);  // pad_id: none
+  std::string trainer = pb::int32_field(3, 2)              // model_type BPE
+                        + pb::int32_field(35, 1)           // byte_fallback
+                        + pb::int32_field(40, 0)           // unk_id
+                        + pb::int32_field(41, 1)           // bos_id
+                        + pb::int32_field(42, 2)           // eos_id
+                        + pb::int32_field(43, -1);         // pad_id: none
   std::string normalizer = pb::bytes_field(1, "identity")  // name
                            + pb::int32_field(3, 1)         // add_dummy_prefix
                            + pb::int32_field(4, 0);        // remove_extra_whitespaces
@@ -368,7 +387,8 @@ inline std::vector<checkpoint_bytes::SafetensorsTensor> safetensors_tensors(
 }
 
 inline const checkpoint_bytes::SafetensorsFile& safetensors_seed() {
-  static const auto seed = checkpoint_bytes::build_safetensors(safetensors_tensors(tiny::tensors()));
+  static const auto seed =
+      checkpoint_bytes::build_safetensors(safetensors_tensors(tiny::tensors()));
   return seed;
 }
 
@@ -423,8 +443,8 @@ inline const TorchSeed& torch_seed() {
   static const TorchSeed seed = [] {
     TorchSeed s;
     s.pickle = checkpoint_bytes::build_state_dict_pickle(pickle_tensors());
-    s.entries = checkpoint_bytes::torch_archive_entries(s.pickle.bytes, torch_storages(),
-                                                        torch_options());
+    s.entries =
+        checkpoint_bytes::torch_archive_entries(s.pickle.bytes, torch_storages(), torch_options());
     s.archive = checkpoint_bytes::build_zip(s.entries, torch_options().zip);
     return s;
   }();
@@ -439,14 +459,22 @@ inline Bytes json_bytes(const ordered_json& j) { return to_bytes(j.dump()); }
 // The seed of each input, as the bytes of its file.
 inline Bytes seed_bytes(Input input) {
   switch (input) {
-    case Input::gguf: return gguf_seed().bytes;
-    case Input::config: return json_bytes(tiny::config());
-    case Input::safetensors: return safetensors_seed().bytes;
-    case Input::safetensors_index: return json_bytes(safetensors_index());
-    case Input::torch: return torch_seed().archive.bytes;
-    case Input::sentencepiece: return SentencePieceModel().bytes();
-    case Input::tokenizer_json: return json_bytes(tiny::tokenizer_json());
-    case Input::tokenizer_config: return json_bytes(tiny::tokenizer_config());
+    case Input::gguf:
+      return gguf_seed().bytes;
+    case Input::config:
+      return json_bytes(tiny::config());
+    case Input::safetensors:
+      return safetensors_seed().bytes;
+    case Input::safetensors_index:
+      return json_bytes(safetensors_index());
+    case Input::torch:
+      return torch_seed().archive.bytes;
+    case Input::sentencepiece:
+      return SentencePieceModel().bytes();
+    case Input::tokenizer_json:
+      return json_bytes(tiny::tokenizer_json());
+    case Input::tokenizer_config:
+      return json_bytes(tiny::tokenizer_config());
   }
   return {};
 }
@@ -520,13 +548,14 @@ class CaseList {
   // A Stage::reader case: the seed of the input, edited by `edit`.
   CaseList& patch(const std::string& name, std::vector<std::string> needles,
                   std::function<void(Bytes&)> edit, ErrorCode expect = ErrorCode::format) {
-    return add(name, std::move(needles),
-               [input = input_, edit = std::move(edit)] {
-                 Bytes b = seed_bytes(input);
-                 edit(b);
-                 return b;
-               },
-               expect);
+    return add(
+        name, std::move(needles),
+        [input = input_, edit = std::move(edit)] {
+          Bytes b = seed_bytes(input);
+          edit(b);
+          return b;
+        },
+        expect);
   }
   // A Stage::converter case: `make` gives the input's file, or nullopt to leave it out.
   CaseList& convert(const std::string& name, std::vector<std::string> needles,

@@ -60,10 +60,14 @@ void put_text(Bytes& b, std::uint64_t at, std::string_view s) { test::patch_byte
 
 // The hyper-parameter keys of a model file: u32 sizes, then the rest.
 const char* const kSizeKeys[] = {
-    "mobilellm.vocab_size",         "mobilellm.context_length",
-    "mobilellm.embedding_length",   "mobilellm.feed_forward_length",
-    "mobilellm.block_count",        "mobilellm.attention.head_count",
-    "mobilellm.attention.head_count_kv", "mobilellm.attention.key_length",
+    "mobilellm.vocab_size",
+    "mobilellm.context_length",
+    "mobilellm.embedding_length",
+    "mobilellm.feed_forward_length",
+    "mobilellm.block_count",
+    "mobilellm.attention.head_count",
+    "mobilellm.attention.head_count_kv",
+    "mobilellm.attention.key_length",
 };
 const char* const kFloatKeys[] = {"mobilellm.rope.freq_base",
                                   "mobilellm.attention.layer_norm_rms_epsilon"};
@@ -178,13 +182,14 @@ std::vector<Case> gguf_cases() {
 
   // ------------------------------------------------------------------- key-value pairs
   // The string length of a key: empty, one past the limit, and lengths no file holds.
-  for (const char* key : {"general.architecture", "mobilellm.rope.freq_base",
-                          "tokenizer.ggml.add_space_prefix"}) {
+  for (const char* key :
+       {"general.architecture", "mobilellm.rope.freq_base", "tokenizer.ggml.add_space_prefix"}) {
     const auto& kv = seed.kv(key);
     const std::string k = case_name(key);
     u64_case(k + "_key_length_0", {}, kv.offset, 0);
     u64_case(k + "_key_length_2p20_plus_1", {str((1u << 20) + 1)}, kv.offset, (1u << 20) + 1);
-    for (std::uint64_t v : kHugeCounts) u64_case(k + "_key_length_" + str(v), {str(v)}, kv.offset, v);
+    for (std::uint64_t v : kHugeCounts)
+      u64_case(k + "_key_length_" + str(v), {str(v)}, kv.offset, v);
     // Value type ids past f64 (12).
     for (std::uint32_t v : {13u, 0x80000000u, 0xffffffffu})
       u32_case(k + "_value_type_" + str(v), {key, str(v)}, kv.type_offset(), v);
@@ -210,8 +215,8 @@ std::vector<Case> gguf_cases() {
                [at](Bytes& b) { put_byte(b, at, 0xff); });
   }
   // Arrays: element type, element count, first element.
-  for (const char* key : {"tokenizer.ggml.tokens", "tokenizer.ggml.scores",
-                          "tokenizer.ggml.token_type"}) {
+  for (const char* key :
+       {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"}) {
     const auto& kv = seed.kv(key);
     const std::string k = case_name(key);
     u32_case(k + "_array_of_arrays", {key}, kv.value_offset(), 9);
@@ -367,10 +372,12 @@ std::vector<Case> gguf_cases() {
           });
   for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
                           "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"})
-    model(std::string(key) + "_is_vocab_size", {key, str(V)},
-          [key, V](test::ModelBuilder& b) { b.set(key, Value::u32(static_cast<std::uint32_t>(V))); });
-  model("eos_token_id_max", {"tokenizer.ggml.eos_token_id", "4294967295"},
-        [](test::ModelBuilder& b) { b.set("tokenizer.ggml.eos_token_id", Value::u32(0xffffffffu)); });
+    model(std::string(key) + "_is_vocab_size", {key, str(V)}, [key, V](test::ModelBuilder& b) {
+      b.set(key, Value::u32(static_cast<std::uint32_t>(V)));
+    });
+  model(
+      "eos_token_id_max", {"tokenizer.ggml.eos_token_id", "4294967295"},
+      [](test::ModelBuilder& b) { b.set("tokenizer.ggml.eos_token_id", Value::u32(0xffffffffu)); });
   const std::string sp = "\xe2\x96\x81";
   for (const auto& [label, merge] :
        std::vector<std::pair<std::string, std::string>>{{"no_space", "ab"},
@@ -379,12 +386,12 @@ std::vector<Case> gguf_cases() {
                                                         {"merged_unknown", "a b"},
                                                         {"empty", ""}})
     // A valid merge first: the broken one is the second.
-    model("merge_" + label, {"tokenizer.ggml.merges"}, [ok = sp + " a", merge = merge](test::ModelBuilder& b) {
-      b.set("tokenizer.ggml.merges", Value::string_array({ok, merge}));
-    });
-  model("merges_not_strings", {"tokenizer.ggml.merges"}, [](test::ModelBuilder& b) {
-    b.set("tokenizer.ggml.merges", Value::f32_array({1.0f}));
-  });
+    model("merge_" + label, {"tokenizer.ggml.merges"},
+          [ok = sp + " a", merge = merge](test::ModelBuilder& b) {
+            b.set("tokenizer.ggml.merges", Value::string_array({ok, merge}));
+          });
+  model("merges_not_strings", {"tokenizer.ggml.merges"},
+        [](test::ModelBuilder& b) { b.set("tokenizer.ggml.merges", Value::f32_array({1.0f})); });
 
   // The tensors.
   for (const char* name : {"token_embd.weight", "output_norm.weight", "blk.1.ffn_down.weight"})
@@ -400,9 +407,8 @@ std::vector<Case> gguf_cases() {
     t.name = "output.weight";
     b.tensors.push_back(t);
   });
-  model("output_missing_without_sharing", {"output.weight"}, [](test::ModelBuilder& b) {
-    b.set("mobilellm.embedding_sharing", Value::boolean(false));
-  });
+  model("output_missing_without_sharing", {"output.weight"},
+        [](test::ModelBuilder& b) { b.set("mobilellm.embedding_sharing", Value::boolean(false)); });
   model("block_count_3_missing_block", {"blk.2."},
         [](test::ModelBuilder& b) { b.set("mobilellm.block_count", Value::u32(3)); });
   model("block_count_1_extra_block", {"blk.1."},
@@ -411,37 +417,34 @@ std::vector<Case> gguf_cases() {
     auto& d = b.tensor("token_embd.weight")->dims;
     std::swap(d[0], d[1]);
   });
-  model("norm_two_dimensional", {"output_norm.weight"}, [](test::ModelBuilder& b) {
-    b.tensor("output_norm.weight")->dims.push_back(1);
-  });
-  model("norm_f16", {"blk.0.attn_norm.weight"}, [](test::ModelBuilder& b) {
-    b.tensor("blk.0.attn_norm.weight")->type = TensorType::f16;
-  });
-  model("matrix_f16_in_f32_model", {"blk.0.attn_q.weight"}, [](test::ModelBuilder& b) {
-    b.tensor("blk.0.attn_q.weight")->type = TensorType::f16;
-  });
-  model("matrix_i8_without_scales", {"blk.1.ffn_gate.weight"}, [](test::ModelBuilder& b) {
-    b.tensor("blk.1.ffn_gate.weight")->type = TensorType::i8;
-  });
+  model("norm_two_dimensional", {"output_norm.weight"},
+        [](test::ModelBuilder& b) { b.tensor("output_norm.weight")->dims.push_back(1); });
+  model("norm_f16", {"blk.0.attn_norm.weight"},
+        [](test::ModelBuilder& b) { b.tensor("blk.0.attn_norm.weight")->type = TensorType::f16; });
+  model("matrix_f16_in_f32_model", {"blk.0.attn_q.weight"},
+        [](test::ModelBuilder& b) { b.tensor("blk.0.attn_q.weight")->type = TensorType::f16; });
+  model("matrix_i8_without_scales", {"blk.1.ffn_gate.weight"},
+        [](test::ModelBuilder& b) { b.tensor("blk.1.ffn_gate.weight")->type = TensorType::i8; });
   model("scale_in_f32_model", {"blk.0.attn_q.scale"}, [](test::ModelBuilder& b) {
     b.tensors.push_back({"blk.0.attn_q.scale", TensorType::f32, {16}, {}});
   });
   test::ModelSpec w8a8 = gguf_spec();
   w8a8.weight_type = "W8A8";
-  model("w8a8_missing_scale", {"blk.0.ffn_up.scale"},
-        [](test::ModelBuilder& b) { b.erase_tensor("blk.0.ffn_up.scale"); }, w8a8);
+  model(
+      "w8a8_missing_scale", {"blk.0.ffn_up.scale"},
+      [](test::ModelBuilder& b) { b.erase_tensor("blk.0.ffn_up.scale"); }, w8a8);
   for (const auto& [label, v] : {std::pair<const char*, float>{"negative", -0.5f},
                                  {"nan", std::numeric_limits<float>::quiet_NaN()},
                                  {"inf", std::numeric_limits<float>::infinity()}})
-    model(std::string("w8a8_scale_") + label, {"blk.0.attn_q.scale"},
-          [v = v](test::ModelBuilder& b) {
-            auto& data = b.tensor("blk.0.attn_q.scale")->data;
-            std::memcpy(data.data() + 4 * 3, &v, 4);
-          },
-          w8a8);
+    model(
+        std::string("w8a8_scale_") + label, {"blk.0.attn_q.scale"},
+        [v = v](test::ModelBuilder& b) {
+          auto& data = b.tensor("blk.0.attn_q.scale")->data;
+          std::memcpy(data.data() + 4 * 3, &v, 4);
+        },
+        w8a8);
   return list.take();
 }
-
 
 // ================================================================================ safetensors
 
@@ -478,9 +481,7 @@ tiny::Tensor& tensor_named(std::vector<tiny::Tensor>& ts, const std::string& nam
 }
 
 // Sets element 0 of an F32 tensor.
-void set_first_f32(tiny::Tensor& t, float v) {
-  std::memcpy(t.data.data(), &v, 4);
-}
+void set_first_f32(tiny::Tensor& t, float v) { std::memcpy(t.data.data(), &v, 4); }
 
 std::vector<Case> safetensors_cases() {
   CaseList list(Input::safetensors);
@@ -502,21 +503,26 @@ std::vector<Case> safetensors_cases() {
              [edit = std::move(edit)] { return with_header(edit(seed_header().dump())); });
   };
   auto replaced = [](std::string from, std::string to) {
-    return [from, to](std::string text) { return to_string(replace_all(to_bytes(text), from, to)); };
+    return
+        [from, to](std::string text) { return to_string(replace_all(to_bytes(text), from, to)); };
   };
 
   // The 8-byte header length.
   for (std::uint64_t v : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{7}, header_size - 1})
     list.patch("header_length_" + str(v), {}, [v](Bytes& b) { put_u64(b, 0, v); });
-  for (std::uint64_t v : {header_size + 1, file_size, std::uint64_t{100'000'001}, k2p40, k2p63,
-                          kMaxU64})
+  for (std::uint64_t v :
+       {header_size + 1, file_size, std::uint64_t{100'000'001}, k2p40, k2p63, kMaxU64})
     list.patch("header_length_" + str(v), {str(v)}, [v](Bytes& b) { put_u64(b, 0, v); });
   list.add("file_of_4_bytes", {}, [] { return Bytes{1, 0, 0, 0}; });
 
   // The header document.
-  for (const auto& [label, text] : std::vector<std::pair<std::string, std::string>>{
-           {"array", "[]"}, {"number", "5"}, {"string", "\"x\""}, {"null", "null"},
-           {"syntax_error", "{\"a\": }"}, {"unterminated", "{"}})
+  for (const auto& [label, text] :
+       std::vector<std::pair<std::string, std::string>>{{"array", "[]"},
+                                                        {"number", "5"},
+                                                        {"string", "\"x\""},
+                                                        {"null", "null"},
+                                                        {"syntax_error", "{\"a\": }"},
+                                                        {"unterminated", "{"}})
     list.add("header_" + label, {}, [text = text] { return with_header(text); });
   header_text("header_trailing_garbage", {}, [](std::string t) { return t + " x"; });
   header_text("number_overflows_double", {}, replaced("\"shape\":[12,8]", "\"shape\":[1e400,8]"));
@@ -527,11 +533,18 @@ std::vector<Case> safetensors_cases() {
     return "{\"" + kEmbed + "\":" + seed_header()[kEmbed].dump() + "," + t.substr(1);
   });
   header_text("duplicate_dtype_key", {"dtype"},
-              replaced("{\"dtype\":\"F32\",\"shape\":[8]", "{\"dtype\":\"F16\",\"dtype\":\"F32\",\"shape\":[8]"));
+              replaced("{\"dtype\":\"F32\",\"shape\":[8]",
+                       "{\"dtype\":\"F16\",\"dtype\":\"F32\",\"shape\":[8]"));
   // Names: NUL, bytes that are not UTF-8, an escaped lone surrogate, empty.
   header_text("name_holds_NUL", {}, replaced(kNorm, "model.norm\\u0000weight"));
-  header_text("name_invalid_utf8", {}, replaced(kNorm, "model.norm\xff" "weight"));
-  header_text("name_overlong_utf8", {}, replaced(kNorm, "model.norm\xc0\xae" "weight"));
+  header_text("name_invalid_utf8", {},
+              replaced(kNorm,
+                       "model.norm\xff"
+                       "weight"));
+  header_text("name_overlong_utf8", {},
+              replaced(kNorm,
+                       "model.norm\xc0\xae"
+                       "weight"));
   header_text("name_lone_surrogate", {}, replaced(kNorm, "model.norm\\ud800weight"));
   header_text("name_empty", {}, replaced("\"" + kNorm + "\"", "\"\""));
   // Entries.
@@ -558,7 +571,8 @@ std::vector<Case> safetensors_cases() {
       {"object", ordered_json::object()},
   };
   for (const auto& [label, shape] : bad_shapes)
-    header("shape_" + label, {kEmbed}, [shape = shape](ordered_json& h) { h[kEmbed]["shape"] = shape; });
+    header("shape_" + label, {kEmbed},
+           [shape = shape](ordered_json& h) { h[kEmbed]["shape"] = shape; });
   const std::uint64_t embed_bytes = tiny::kVocab * tiny::kHidden * 4;
   const std::vector<std::pair<std::string, ordered_json>> bad_offsets = {
       {"reversed", {embed_bytes, 0}},
@@ -581,14 +595,16 @@ std::vector<Case> safetensors_cases() {
     auto& offsets = h[kNorm]["data_offsets"];
     const std::uint64_t begin = offsets[0].get<std::uint64_t>();
     offsets = {begin + 4, offsets[1].get<std::uint64_t>() + 4};
-    const auto& seed = safetensors_seed();
-    Bytes data(seed.bytes.begin() + static_cast<std::ptrdiff_t>(seed.data_offset), seed.bytes.end());
+    const auto& file = safetensors_seed();
+    Bytes data(file.bytes.begin() + static_cast<std::ptrdiff_t>(file.data_offset),
+               file.bytes.end());
     data.insert(data.begin() + static_cast<std::ptrdiff_t>(begin), 4, 0);
     std::string text = h.dump();
     text.append((8 - text.size() % 8) % 8, ' ');
     return cb::assemble_safetensors(text, data);
   });
-  header("tensors_overlap", {}, [](ordered_json& h) { h[kV]["data_offsets"] = h[kK]["data_offsets"]; });
+  header("tensors_overlap", {},
+         [](ordered_json& h) { h[kV]["data_offsets"] = h[kK]["data_offsets"]; });
   header("last_tensor_runs_past_data", {kNorm}, [](ordered_json& h) {
     h[kNorm]["shape"] = {tiny::kHidden + 1};
     h[kNorm]["data_offsets"][1] = h[kNorm]["data_offsets"][1].get<std::uint64_t>() + 4;
@@ -602,16 +618,18 @@ std::vector<Case> safetensors_cases() {
     h[kNorm]["shape"] = {1};
     h[kNorm]["data_offsets"] = {kMaxU64 - 4, kMaxU64};
   });
-  header("metadata_value_not_string", {"__metadata__"},
-         [](ordered_json& h) { h["__metadata__"] = {{"format", 5}}; });
+  header("metadata_value_not_string", {"__metadata__"}, [](ordered_json& h) {
+    h["__metadata__"] = {{"format", 5}};
+  });
   header("metadata_array", {"__metadata__"}, [](ordered_json& h) { h["__metadata__"] = {1}; });
   // The data area.
   list.patch("byte_after_last_tensor", {}, [](Bytes& b) { b.push_back(0); });
   list.patch("data_one_byte_short", {}, [](Bytes& b) { b.pop_back(); });
 
   // Consistent files the converter must refuse for this config.json.
-  list.convert("missing_tensor", {kQ},
-               safetensors_of([](auto& ts) { std::erase_if(ts, [](auto& t) { return t.name == kQ; }); }));
+  list.convert("missing_tensor", {kQ}, safetensors_of([](auto& ts) {
+                 std::erase_if(ts, [](auto& t) { return t.name == kQ; });
+               }));
   list.convert("extra_layer_tensor", {"model.layers.1.self_attn.q_proj.weight"},
                safetensors_of([](auto& ts) {
                  tiny::Tensor t = tensor_named(ts, kQ);
@@ -645,13 +663,12 @@ std::vector<Case> safetensors_cases() {
   list.convert("value_overflows_f16", {kQ},
                safetensors_of([](auto& ts) { set_first_f32(tensor_named(ts, kQ), 1e30f); }),
                ErrorCode::format, OutputType::f16);
-  list.convert("value_overflows_bf16", {kQ},
-               safetensors_of([](auto& ts) {
+  list.convert("value_overflows_bf16", {kQ}, safetensors_of([](auto& ts) {
                  set_first_f32(tensor_named(ts, kQ), std::numeric_limits<float>::max());
                }),
                ErrorCode::format, OutputType::bf16);
-  list.convert("no_weights_file", {"model.safetensors"}, [] { return std::nullopt; },
-               ErrorCode::io);
+  list.convert(
+      "no_weights_file", {"model.safetensors"}, [] { return std::nullopt; }, ErrorCode::io);
 
   // ------------------------------------------------------------------ the sharded index
   CaseList index(Input::safetensors_index, "index_");
@@ -676,18 +693,21 @@ std::vector<Case> safetensors_cases() {
            {"empty", ""},
            {"holds_NUL", std::string("model\0.safetensors", 18)},
            {"number", 5}})
-    edit_index("shard_" + label, {kQ}, [shard = shard](ordered_json& j) { j["weight_map"][kQ] = shard; });
+    edit_index("shard_" + label, {kQ},
+               [shard = shard](ordered_json& j) { j["weight_map"][kQ] = shard; });
   edit_index("tensor_in_other_shard", {kQ},
              [](ordered_json& j) { j["weight_map"][kQ] = kShardNames[1]; });
-  edit_index("shard_does_not_exist", {"model-00003-of-00003.safetensors"},
-             [](ordered_json& j) {
-               j["weight_map"]["lm_head.weight"] = "model-00003-of-00003.safetensors";
-             },
-             ErrorCode::io);
+  edit_index(
+      "shard_does_not_exist", {"model-00003-of-00003.safetensors"},
+      [](ordered_json& j) {
+        j["weight_map"]["lm_head.weight"] = "model-00003-of-00003.safetensors";
+      },
+      ErrorCode::io);
   edit_index("tensor_in_no_shard", {"lm_head.weight"},
              [](ordered_json& j) { j["weight_map"]["lm_head.weight"] = kShardNames[0]; });
   index.add("number_overflows_double", {}, [] {
-    return replace_all(seed_bytes(Input::safetensors_index), "\"total_size\":", "\"total_size\":1e400,\"x\":");
+    return replace_all(seed_bytes(Input::safetensors_index),
+                       "\"total_size\":", "\"total_size\":1e400,\"x\":");
   });
   index.add("duplicate_weight_map_key", {}, [] {
     const std::string text = to_string(seed_bytes(Input::safetensors_index));
@@ -706,20 +726,47 @@ std::vector<Case> safetensors_cases() {
 
 // Every pickle opcode of protocols 0-5 that torch.save's state dicts do not use, by name.
 const std::pair<const char*, std::uint8_t> kForeignOpcodes[] = {
-    {"POP", '0'},          {"POP_MARK", '1'},        {"DUP", '2'},
-    {"BINBYTES", 'B'},     {"SHORT_BINBYTES", 'C'},  {"FLOAT", 'F'},
-    {"BINFLOAT", 'G'},     {"INT", 'I'},             {"LONG", 'L'},
-    {"PERSID", 'P'},       {"STRING", 'S'},          {"BINSTRING", 'T'},
-    {"SHORT_BINSTRING", 'U'}, {"UNICODE", 'V'},      {"APPEND", 'a'},
-    {"DICT", 'd'},         {"APPENDS", 'e'},         {"GET", 'g'},
-    {"INST", 'i'},         {"LIST", 'l'},            {"EMPTY_LIST", ']'},
-    {"OBJ", 'o'},          {"PUT", 'p'},             {"NEWOBJ", 0x81},
-    {"EXT1", 0x82},        {"EXT2", 0x83},           {"EXT4", 0x84},
-    {"LONG4", 0x8b},       {"SHORT_BINUNICODE", 0x8c}, {"BINUNICODE8", 0x8d},
-    {"BINBYTES8", 0x8e},   {"EMPTY_SET", 0x8f},      {"ADDITEMS", 0x90},
-    {"FROZENSET", 0x91},   {"NEWOBJ_EX", 0x92},      {"STACK_GLOBAL", 0x93},
-    {"MEMOIZE", 0x94},     {"FRAME", 0x95},          {"BYTEARRAY8", 0x96},
-    {"NEXT_BUFFER", 0x97}, {"READONLY_BUFFER", 0x98},
+    {"POP", '0'},
+    {"POP_MARK", '1'},
+    {"DUP", '2'},
+    {"BINBYTES", 'B'},
+    {"SHORT_BINBYTES", 'C'},
+    {"FLOAT", 'F'},
+    {"BINFLOAT", 'G'},
+    {"INT", 'I'},
+    {"LONG", 'L'},
+    {"PERSID", 'P'},
+    {"STRING", 'S'},
+    {"BINSTRING", 'T'},
+    {"SHORT_BINSTRING", 'U'},
+    {"UNICODE", 'V'},
+    {"APPEND", 'a'},
+    {"DICT", 'd'},
+    {"APPENDS", 'e'},
+    {"GET", 'g'},
+    {"INST", 'i'},
+    {"LIST", 'l'},
+    {"EMPTY_LIST", ']'},
+    {"OBJ", 'o'},
+    {"PUT", 'p'},
+    {"NEWOBJ", 0x81},
+    {"EXT1", 0x82},
+    {"EXT2", 0x83},
+    {"EXT4", 0x84},
+    {"LONG4", 0x8b},
+    {"SHORT_BINUNICODE", 0x8c},
+    {"BINUNICODE8", 0x8d},
+    {"BINBYTES8", 0x8e},
+    {"EMPTY_SET", 0x8f},
+    {"ADDITEMS", 0x90},
+    {"FROZENSET", 0x91},
+    {"NEWOBJ_EX", 0x92},
+    {"STACK_GLOBAL", 0x93},
+    {"MEMOIZE", 0x94},
+    {"FRAME", 0x95},
+    {"BYTEARRAY8", 0x96},
+    {"NEXT_BUFFER", 0x97},
+    {"READONLY_BUFFER", 0x98},
 };
 
 // `pickle` with `inserted` right after its 2-byte PROTO header.
@@ -755,8 +802,9 @@ std::vector<Case> torch_cases() {
   };
   auto pickle = [&](const std::string& name, std::vector<std::string> needles,
                     std::function<Bytes(const Bytes&)> edit) {
-    list.add(name, std::move(needles),
-             [edit = std::move(edit)] { return torch_with_pickle(edit(torch_seed().pickle.bytes)); });
+    list.add(name, std::move(needles), [edit = std::move(edit)] {
+      return torch_with_pickle(edit(torch_seed().pickle.bytes));
+    });
   };
   auto tensors = [&](const std::string& name, std::vector<std::string> needles,
                      std::function<void(std::vector<cb::PickleTensor>&)> edit) {
@@ -828,8 +876,7 @@ std::vector<Case> torch_cases() {
     cb::store_le(b, central3 + zf::central_uncompressed, 0xfffffffe, 4);
   });
   list.patch("crc_differs", {}, [central3](Bytes& b) { b.at(central3 + zf::central_crc) ^= 1; });
-  list.patch("data_differs_from_crc", {v},
-             [at = version.data](Bytes& b) { b.at(at) = '4'; });
+  list.patch("data_differs_from_crc", {v}, [at = version.data](Bytes& b) { b.at(at) = '4'; });
   list.patch("local_name_differs", {},
              [at = storage3.local_header + zf::local_name](Bytes& b) { b.at(at) = 'A'; });
   list.patch("central_name_holds_NUL", {},
@@ -853,29 +900,35 @@ std::vector<Case> torch_cases() {
     // A zip64 archive (sizes and offsets in zip64 extra fields) whose first member's central
     // extra field is renamed: its 0xffffffff fields then have no values.
     auto z64_archive = cb::build_zip(torch_seed().entries, {.zip64_extra = true});
-    const std::uint64_t at = z64_archive.members[0].central_header + zf::central_name +
-                             cb::load_le(z64_archive.bytes,
-                                         z64_archive.members[0].central_header + zf::central_name_size, 2);
+    const std::uint64_t at =
+        z64_archive.members[0].central_header + zf::central_name +
+        cb::load_le(z64_archive.bytes,
+                    z64_archive.members[0].central_header + zf::central_name_size, 2);
     cb::store_le(z64_archive.bytes, at, 0x0002, 2);
     return z64_archive.bytes;
   });
 
   // ---------------------------------------------------------------------------- members
-  members("member_outside_state_dict", {"archive/evil.py"},
-          [](auto& e) { e.push_back({"archive/evil.py", to_bytes("import os")}); });
-  members("member_outside_folder", {"other/version"},
-          [](auto& e) { e.push_back({"other/version", to_bytes("3\n")}); });
+  members("member_outside_state_dict", {"archive/evil.py"}, [](auto& e) {
+    e.push_back({"archive/evil.py", to_bytes("import os")});
+  });
+  members("member_outside_folder", {"other/version"}, [](auto& e) {
+    e.push_back({"other/version", to_bytes("3\n")});
+  });
   members("member_path_traversal", {}, [](auto& e) {
     e.push_back({"archive/data/../../etc/passwd", to_bytes("x")});
   });
-  members("duplicate_member", {"archive/version"},
-          [](auto& e) { e.push_back({"archive/version", to_bytes("3\n")}); });
+  members("duplicate_member", {"archive/version"}, [](auto& e) {
+    e.push_back({"archive/version", to_bytes("3\n")});
+  });
   members("no_data_pkl", {"data.pkl"}, [](auto& e) { e.erase(e.begin()); });
   members("byteorder_big", {"byteorder"}, [](auto& e) { e[1].data = to_bytes("big"); });
-  members("unused_storage", {"archive/data/99"},
-          [](auto& e) { e.push_back({"archive/data/99", Bytes(4, 0)}); });
+  members("unused_storage", {"archive/data/99"}, [](auto& e) {
+    e.push_back({"archive/data/99", Bytes(4, 0)});
+  });
   members("storage_missing", {kK}, [](auto& e) { e.erase(e.begin() + 2 + 3); });
-  members("storage_4_bytes_short", {kK}, [](auto& e) { e[2 + 3].data.resize(e[2 + 3].data.size() - 4); });
+  members("storage_4_bytes_short", {kK},
+          [](auto& e) { e[2 + 3].data.resize(e[2 + 3].data.size() - 4); });
   list.add("no_members", {}, [] { return cb::build_zip({}, torch_options().zip).bytes; });
   list.add("legacy_bare_pickle", {}, [] { return torch_seed().pickle.bytes; });
   list.add("not_an_archive", {}, [] { return to_bytes("this is not a zip archive at all"); });
@@ -890,23 +943,26 @@ std::vector<Case> torch_cases() {
       return replace_all(p, "collections\nOrderedDict\n", global + "\n");
     });
   }
-  for (const char* storage : {"IntStorage", "LongStorage", "DoubleStorage", "ByteStorage",
-                              "UntypedStorage"})
+  for (const char* storage :
+       {"IntStorage", "LongStorage", "DoubleStorage", "ByteStorage", "UntypedStorage"})
     pickle(std::string("storage_") + storage, {storage},
            [storage = std::string(storage)](const Bytes& p) {
              return replace_all(p, "torch\nFloatStorage\n", "torch\n" + storage + "\n");
            });
   for (const char* rebuild : {"_rebuild_qtensor", "_rebuild_sparse_tensor", "_rebuild_tensor"})
-    pickle(std::string("rebuild_") + rebuild, {rebuild}, [rebuild = std::string(rebuild)](const Bytes& p) {
-      return replace_all(p, "torch._utils\n_rebuild_tensor_v2\n", "torch._utils\n" + rebuild + "\n");
-    });
+    pickle(std::string("rebuild_") + rebuild, {rebuild},
+           [rebuild = std::string(rebuild)](const Bytes& p) {
+             return replace_all(p, "torch._utils\n_rebuild_tensor_v2\n",
+                                "torch._utils\n" + rebuild + "\n");
+           });
   for (const auto& [opname, opcode] : kForeignOpcodes)
     pickle(std::string("opcode_") + opname, {opname}, [opcode = opcode](const Bytes& p) {
       return after_proto(p, std::string(1, static_cast<char>(opcode)));
     });
   for (std::uint8_t opcode : {0x00, 0x99, 0xff})
-    pickle("unknown_opcode_" + str(opcode), {},
-           [opcode](const Bytes& p) { return after_proto(p, std::string(1, static_cast<char>(opcode))); });
+    pickle("unknown_opcode_" + str(opcode), {}, [opcode](const Bytes& p) {
+      return after_proto(p, std::string(1, static_cast<char>(opcode)));
+    });
   for (std::uint8_t protocol : {0, 3, 4, 5})
     pickle("protocol_" + str(protocol), {}, [protocol](const Bytes& p) {
       Bytes b = p;
@@ -921,33 +977,42 @@ std::vector<Case> torch_cases() {
     b.push_back('N');
     return b;
   });
-  for (const auto& [label, op] : std::vector<std::pair<std::string, std::string>>{
-           {"SETITEM", "s"}, {"SETITEMS", "u"}, {"TUPLE", "t"}, {"TUPLE3", "\x87"},
-           {"REDUCE", "R"}, {"BUILD", "b"}, {"BINPERSID", "Q"}, {"BINPUT", "q\x00"}})
+  for (const auto& [label, op] :
+       std::vector<std::pair<std::string, std::string>>{{"SETITEM", "s"},
+                                                        {"SETITEMS", "u"},
+                                                        {"TUPLE", "t"},
+                                                        {"TUPLE3", "\x87"},
+                                                        {"REDUCE", "R"},
+                                                        {"BUILD", "b"},
+                                                        {"BINPERSID", "Q"},
+                                                        {"BINPUT", "q\x00"}})
     pickle("stack_underflow_" + label, {},
            [op = op](const Bytes& p) { return after_proto(p, op); });
   pickle("mark_left_open", {}, [](const Bytes& p) { return after_proto(p, "("); });
   pickle("marks_65_deep", {}, [](const Bytes& p) { return after_proto(p, std::string(65, '(')); });
-  pickle("marks_100000", {}, [](const Bytes& p) { return after_proto(p, std::string(100000, '(')); });
-  pickle("values_100000", {}, [](const Bytes& p) { return after_proto(p, std::string(100000, 'N')); });
+  pickle("marks_100000", {},
+         [](const Bytes& p) { return after_proto(p, std::string(100000, '(')); });
+  pickle("values_100000", {},
+         [](const Bytes& p) { return after_proto(p, std::string(100000, 'N')); });
   pickle("memo_get_unset", {"200"}, [](const Bytes& p) { return after_proto(p, "h\xc8"); });
   pickle("memo_long_get_max", {"4294967295"},
          [](const Bytes& p) { return after_proto(p, "j\xff\xff\xff\xff"); });
   pickle("memo_long_put_max", {"4294967295"},
          [](const Bytes& p) { return after_proto(p, "Nr\xff\xff\xff\xff"); });
-  pickle("unicode_length_max", {}, [](const Bytes& p) { return after_proto(p, "X\xff\xff\xff\xff"); });
+  pickle("unicode_length_max", {},
+         [](const Bytes& p) { return after_proto(p, "X\xff\xff\xff\xff"); });
   pickle("unicode_invalid_utf8", {}, [](const Bytes& p) {
     return after_proto(p, std::string("X\x02\x00\x00\x00\xc0\xaf", 7));
   });
   pickle("long1_of_9_bytes", {}, [](const Bytes& p) { return after_proto(p, "\x8a\x09"); });
   pickle("long1_of_255_bytes", {}, [](const Bytes& p) { return after_proto(p, "\x8a\xff"); });
-  pickle("global_line_of_300_bytes", {}, [](const Bytes& p) {
-    return after_proto(p, "c" + std::string(300, 'a') + "\nb\n");
-  });
+  pickle("global_line_of_300_bytes", {},
+         [](const Bytes& p) { return after_proto(p, "c" + std::string(300, 'a') + "\nb\n"); });
   pickle("global_without_newline", {}, [](const Bytes& p) {
     return replace_all(p, "collections\nOrderedDict\n", "collections");
   });
-  pickle("root_is_a_tuple", {}, [](const Bytes&) { return to_bytes(std::string("\x80\x02).", 4)); });
+  pickle("root_is_a_tuple", {},
+         [](const Bytes&) { return to_bytes(std::string("\x80\x02).", 4)); });
   pickle("entry_is_an_int", {}, [](const Bytes&) {
     return to_bytes(std::string("\x80\x02}X\x01\x00\x00\x00xK\x05s.", 13));
   });
@@ -989,7 +1054,6 @@ std::vector<Case> torch_cases() {
   return list.take();
 }
 
-
 // =================================================================================== tokenizer
 
 std::vector<Case> sentencepiece_cases() {
@@ -997,17 +1061,19 @@ std::vector<Case> sentencepiece_cases() {
   using M = SentencePieceModel;
   auto model = [&](const std::string& name, std::vector<std::string> needles,
                    std::function<void(M&)> edit, ErrorCode expect = ErrorCode::format) {
-    list.add(name, std::move(needles),
-             [edit = std::move(edit)] {
-               M m;
-               edit(m);
-               return m.bytes();
-             },
-             expect);
+    list.add(
+        name, std::move(needles),
+        [edit = std::move(edit)] {
+          M m;
+          edit(m);
+          return m.bytes();
+        },
+        expect);
   };
   // Raw bytes put before the seed, which the reader meets first.
   auto prefixed = [&](const std::string& name, std::string prefix) {
-    list.add(name, {}, [prefix = std::move(prefix)] { return to_bytes(prefix + to_string(M().bytes())); });
+    list.add(name, {},
+             [prefix = std::move(prefix)] { return to_bytes(prefix + to_string(M().bytes())); });
   };
   const std::string seed = to_string(M().bytes());
 
@@ -1033,32 +1099,38 @@ std::vector<Case> sentencepiece_cases() {
   model("model_type_as_bytes", {"model_type"}, [](M& m) { m.trainer += pb::bytes_field(3, "x"); });
 
   // ----------------------------------------------------------------------------- values
-  for (std::int64_t type : {std::int64_t{0}, std::int64_t{7}, std::int64_t{-1},
-                            std::int64_t{std::numeric_limits<std::int32_t>::max()},
-                            std::int64_t{k2p40}})
+  for (std::int64_t type :
+       {std::int64_t{0}, std::int64_t{7}, std::int64_t{-1},
+        std::int64_t{std::numeric_limits<std::int32_t>::max()}, std::int64_t{k2p40}})
     model("piece_type_" + signed_label(type), {"type"}, [type](M& m) { m.pieces[5].type = type; });
   for (const auto& [label, score] : {std::pair<const char*, float>{"nan", std::nanf("")},
                                      {"inf", std::numeric_limits<float>::infinity()},
                                      {"minus_inf", -std::numeric_limits<float>::infinity()}})
-    model(std::string("score_") + label, {"score"}, [score = score](M& m) { m.pieces[5].score = score; });
-  for (const auto& [label, text] : std::vector<std::pair<std::string, std::string>>{
-           {"empty", ""},
-           {"invalid_utf8", "\xff"},
-           {"holds_NUL", std::string("a\0b", 3)},
-           {"overlong_utf8", "\xc0\xaf"},
-           {"utf8_surrogate", "\xed\xa0\x80"},
-           {"truncated_utf8", "\xe2\x96"},
-           {"duplicate", "a"}})
+    model(std::string("score_") + label, {"score"},
+          [score = score](M& m) { m.pieces[5].score = score; });
+  for (const auto& [label, text] :
+       std::vector<std::pair<std::string, std::string>>{{"empty", ""},
+                                                        {"invalid_utf8", "\xff"},
+                                                        {"holds_NUL", std::string("a\0b", 3)},
+                                                        {"overlong_utf8", "\xc0\xaf"},
+                                                        {"utf8_surrogate", "\xed\xa0\x80"},
+                                                        {"truncated_utf8", "\xe2\x96"},
+                                                        {"duplicate", "a"}})
     model("piece_" + label, {"piece"}, [text = text](M& m) { m.pieces[6].text = text; });
   model("piece_missing", {"piece"}, [](M& m) { m.pieces[6].text.reset(); });
-  for (const auto& [label, text] : std::vector<std::pair<std::string, std::string>>{
-           {"lower_case", "<0x0a>"}, {"not_hex", "<0xG0>"}, {"three_digits", "<0x100>"},
-           {"no_brackets", "0x0A"}, {"unclosed", "<0x0A"}})
+  for (const auto& [label, text] :
+       std::vector<std::pair<std::string, std::string>>{{"lower_case", "<0x0a>"},
+                                                        {"not_hex", "<0xG0>"},
+                                                        {"three_digits", "<0x100>"},
+                                                        {"no_brackets", "0x0A"},
+                                                        {"unclosed", "<0x0A"}})
     model("byte_piece_" + label, {"piece"}, [text = text](M& m) { m.pieces[3].text = text; });
   model("no_unknown_piece", {}, [](M& m) { m.pieces[0].type = 3; });
   model("two_unknown_pieces", {}, [](M& m) { m.pieces[10].type = 2; });
-  model("unk_id_not_the_unknown_piece", {"unk_id"}, [](M& m) { m.trainer += pb::int32_field(40, 1); });
-  model("unk_id_2p40", {"unk_id"}, [](M& m) { m.trainer += pb::int32_field(40, std::int64_t{k2p40}); });
+  model("unk_id_not_the_unknown_piece", {"unk_id"},
+        [](M& m) { m.trainer += pb::int32_field(40, 1); });
+  model("unk_id_2p40", {"unk_id"},
+        [](M& m) { m.trainer += pb::int32_field(40, std::int64_t{k2p40}); });
   model("bos_id_past_vocabulary", {"bos_id", str(tiny::kVocab)},
         [](M& m) { m.trainer += pb::int32_field(41, tiny::kVocab); });
   model("bos_id_below_int32", {"bos_id"},
@@ -1067,7 +1139,8 @@ std::vector<Case> sentencepiece_cases() {
   model("pad_id_int32_max", {"pad_id", "2147483647"},
         [](M& m) { m.trainer += pb::int32_field(43, INT32_MAX); });
   model("byte_fallback_2", {"byte_fallback"}, [](M& m) { m.trainer += pb::varint_field(35, 2); });
-  model("add_dummy_prefix_7", {"add_dummy_prefix"}, [](M& m) { m.normalizer += pb::varint_field(3, 7); });
+  model("add_dummy_prefix_7", {"add_dummy_prefix"},
+        [](M& m) { m.normalizer += pb::varint_field(3, 7); });
   model("remove_extra_whitespaces_2", {"remove_extra_whitespaces"},
         [](M& m) { m.normalizer += pb::varint_field(4, 2); });
 
@@ -1076,9 +1149,14 @@ std::vector<Case> sentencepiece_cases() {
   model("no_normalizer_spec", {"normalizer_spec"}, [](M& m) { m.with_normalizer = false; });
   model("no_pieces", {"pieces"}, [](M& m) { m.pieces.clear(); });
   list.add("empty_file", {}, [] { return Bytes{}; });
-  for (const auto& [label, tail] : std::vector<std::pair<std::string, std::string>>{
-           {"truncated_varint_record", "\x08"}, {"invalid_key", "\xff"}, {"truncated_piece", "\x0a\x05" "ab"}})
-    list.add("trailing_" + label, {}, [tail = tail] { return to_bytes(to_string(M().bytes()) + tail); });
+  for (const auto& [label, tail] :
+       std::vector<std::pair<std::string, std::string>>{{"truncated_varint_record", "\x08"},
+                                                        {"invalid_key", "\xff"},
+                                                        {"truncated_piece",
+                                                         "\x0a\x05"
+                                                         "ab"}})
+    list.add("trailing_" + label, {},
+             [tail = tail] { return to_bytes(to_string(M().bytes()) + tail); });
   // One more piece record than the reader allows (2^22): two bytes each, counted before any
   // piece is stored.
   list.add("pieces_above_limit", {"pieces"}, [] {
@@ -1090,21 +1168,28 @@ std::vector<Case> sentencepiece_cases() {
 
   // ---------------------------------------------------------- features the runtime lacks
   for (std::int64_t type : {0, 1, 3, 4, 99})
-    model("model_type_" + std::to_string(type), {"model_type"},
-          [type](M& m) { m.trainer += pb::int32_field(3, type); }, ErrorCode::unsupported);
-  model("no_byte_fallback", {"byte_fallback"}, [](M& m) { m.trainer += pb::varint_field(35, 0); },
-        ErrorCode::unsupported);
-  model("whitespace_as_suffix", {"treat_whitespace_as_suffix"},
-        [](M& m) { m.trainer += pb::varint_field(24, 1); }, ErrorCode::unsupported);
-  model("precompiled_charsmap", {"precompiled_charsmap"},
-        [](M& m) { m.normalizer += pb::bytes_field(2, "\x01\x02\x03"); }, ErrorCode::unsupported);
-  model("remove_extra_whitespaces", {"remove_extra_whitespaces"},
-        [](M& m) { m.normalizer += pb::varint_field(4, 1); }, ErrorCode::unsupported);
-  model("remove_extra_whitespaces_by_default", {"remove_extra_whitespaces"},
-        [](M& m) { m.normalizer = pb::bytes_field(1, "identity") + pb::int32_field(3, 1); },
-        ErrorCode::unsupported);
-  model("spaces_not_escaped", {"escape_whitespaces"},
-        [](M& m) { m.normalizer += pb::varint_field(5, 0); }, ErrorCode::unsupported);
+    model(
+        "model_type_" + std::to_string(type), {"model_type"},
+        [type](M& m) { m.trainer += pb::int32_field(3, type); }, ErrorCode::unsupported);
+  model(
+      "no_byte_fallback", {"byte_fallback"}, [](M& m) { m.trainer += pb::varint_field(35, 0); },
+      ErrorCode::unsupported);
+  model(
+      "whitespace_as_suffix", {"treat_whitespace_as_suffix"},
+      [](M& m) { m.trainer += pb::varint_field(24, 1); }, ErrorCode::unsupported);
+  model(
+      "precompiled_charsmap", {"precompiled_charsmap"},
+      [](M& m) { m.normalizer += pb::bytes_field(2, "\x01\x02\x03"); }, ErrorCode::unsupported);
+  model(
+      "remove_extra_whitespaces", {"remove_extra_whitespaces"},
+      [](M& m) { m.normalizer += pb::varint_field(4, 1); }, ErrorCode::unsupported);
+  model(
+      "remove_extra_whitespaces_by_default", {"remove_extra_whitespaces"},
+      [](M& m) { m.normalizer = pb::bytes_field(1, "identity") + pb::int32_field(3, 1); },
+      ErrorCode::unsupported);
+  model(
+      "spaces_not_escaped", {"escape_whitespaces"},
+      [](M& m) { m.normalizer += pb::varint_field(5, 0); }, ErrorCode::unsupported);
 
   // ------------------------------------------------------------- the converter's checks
   list.convert("bos_id_disagrees_with_config", {"bos_token_id"}, [] {
@@ -1117,7 +1202,8 @@ std::vector<Case> sentencepiece_cases() {
     m.pieces.push_back({"d", -9.0f, std::nullopt, {}});
     return m.bytes();
   });
-  list.convert("no_tokenizer_file", {"tokenizer"}, [] { return std::nullopt; }, ErrorCode::io);
+  list.convert(
+      "no_tokenizer_file", {"tokenizer"}, [] { return std::nullopt; }, ErrorCode::io);
   return list.take();
 }
 
@@ -1128,7 +1214,9 @@ std::vector<Case> tokenizer_json_cases() {
     list.add(name, std::move(needles), edited_json(Input::tokenizer_json, std::move(f)), expect);
   };
   auto text = [&](const std::string& name, std::function<std::string(std::string)> f) {
-    list.add(name, {}, [f = std::move(f)] { return to_bytes(f(to_string(seed_bytes(Input::tokenizer_json)))); });
+    list.add(name, {}, [f = std::move(f)] {
+      return to_bytes(f(to_string(seed_bytes(Input::tokenizer_json))));
+    });
   };
   const std::string sp = "\xe2\x96\x81";
 
@@ -1138,11 +1226,14 @@ std::vector<Case> tokenizer_json_cases() {
   list.add("array", {}, json_text("[]"));
   text("truncated", [](std::string t) { return t.substr(0, t.size() / 2); });
   text("trailing_garbage", [](std::string t) { return t + "}"; });
-  text("invalid_utf8", [](std::string t) { return to_string(replace_all(to_bytes(t), "\"<unk>\"", "\"<\xffnk>\"")); });
-  text("lone_surrogate", [](std::string t) { return to_string(replace_all(to_bytes(t), "\"<unk>\"", "\"<\\udc00>\"")); });
-  text("number_overflows_double", [](std::string t) {
-    return to_string(replace_all(to_bytes(t), "\"b\":6", "\"b\":1e400"));
+  text("invalid_utf8", [](std::string t) {
+    return to_string(replace_all(to_bytes(t), "\"<unk>\"", "\"<\xffnk>\""));
   });
+  text("lone_surrogate", [](std::string t) {
+    return to_string(replace_all(to_bytes(t), "\"<unk>\"", "\"<\\udc00>\""));
+  });
+  text("number_overflows_double",
+       [](std::string t) { return to_string(replace_all(to_bytes(t), "\"b\":6", "\"b\":1e400")); });
   text("deeply_nested_vocab", [](std::string t) {
     return to_string(replace_all(to_bytes(t), "\"b\":6", "\"b\":" + nested_arrays(100000)));
   });
@@ -1150,9 +1241,8 @@ std::vector<Case> tokenizer_json_cases() {
   text("duplicate_vocab_key", [](std::string t) {
     return to_string(replace_all(to_bytes(t), "\"b\":6", "\"b\":6,\"b\":6"));
   });
-  text("duplicate_model_key", [](std::string t) {
-    return "{\"model\":{\"type\":\"Unigram\"}," + t.substr(1);
-  });
+  text("duplicate_model_key",
+       [](std::string t) { return "{\"model\":{\"type\":\"Unigram\"}," + t.substr(1); });
 
   // model.
   edit("model_missing", {"model"}, [](ordered_json& j) { j.erase("model"); });
@@ -1160,7 +1250,8 @@ std::vector<Case> tokenizer_json_cases() {
   edit("model_type_number", {"model.type"}, [](ordered_json& j) { j["model"]["type"] = 5; });
   edit("byte_fallback_string", {"model.byte_fallback"},
        [](ordered_json& j) { j["model"]["byte_fallback"] = "yes"; });
-  edit("unk_token_number", {"model.unk_token"}, [](ordered_json& j) { j["model"]["unk_token"] = 0; });
+  edit("unk_token_number", {"model.unk_token"},
+       [](ordered_json& j) { j["model"]["unk_token"] = 0; });
   edit("unk_token_unknown", {"model.unk_token"},
        [](ordered_json& j) { j["model"]["unk_token"] = "<UNK>"; });
   // model.vocab.
@@ -1168,15 +1259,16 @@ std::vector<Case> tokenizer_json_cases() {
   edit("vocab_array", {"model.vocab"}, [](ordered_json& j) { j["model"]["vocab"] = {"a"}; });
   edit("vocab_empty", {"model.vocab"},
        [](ordered_json& j) { j["model"]["vocab"] = ordered_json::object(); });
-  for (const auto& [label, id] : std::vector<std::pair<std::string, ordered_json>>{
-           {"string", "6"},
-           {"fraction", 6.5},
-           {"negative", -1},
-           {"past_vocabulary", tiny::kVocab},
-           {"max_u64", kMaxU64},
-           {"duplicate", 5},
-           {"null", nullptr}})
-    edit("vocab_id_" + label, {"model.vocab"}, [id = id](ordered_json& j) { j["model"]["vocab"]["b"] = id; });
+  for (const auto& [label, id] :
+       std::vector<std::pair<std::string, ordered_json>>{{"string", "6"},
+                                                         {"fraction", 6.5},
+                                                         {"negative", -1},
+                                                         {"past_vocabulary", tiny::kVocab},
+                                                         {"max_u64", kMaxU64},
+                                                         {"duplicate", 5},
+                                                         {"null", nullptr}})
+    edit("vocab_id_" + label, {"model.vocab"},
+         [id = id](ordered_json& j) { j["model"]["vocab"]["b"] = id; });
   edit("vocab_piece_empty", {"model.vocab"}, [](ordered_json& j) {
     auto& vocab = j["model"]["vocab"];
     vocab[""] = vocab["c"];
@@ -1190,7 +1282,8 @@ std::vector<Case> tokenizer_json_cases() {
   // added_tokens.
   edit("added_tokens_object", {"added_tokens"},
        [](ordered_json& j) { j["added_tokens"] = ordered_json::object(); });
-  edit("added_token_number", {"added_tokens[0]"}, [](ordered_json& j) { j["added_tokens"][0] = 5; });
+  edit("added_token_number", {"added_tokens[0]"},
+       [](ordered_json& j) { j["added_tokens"][0] = 5; });
   edit("added_token_id_string", {"added_tokens[0].id"},
        [](ordered_json& j) { j["added_tokens"][0]["id"] = "0"; });
   edit("added_token_id_max_u64", {"added_tokens[0].id"},
@@ -1211,16 +1304,16 @@ std::vector<Case> tokenizer_json_cases() {
   edit("merges_missing", {"model.merges"}, [](ordered_json& j) { j["model"].erase("merges"); });
   edit("merges_object", {"model.merges"},
        [](ordered_json& j) { j["model"]["merges"] = ordered_json::object(); });
-  for (const auto& [label, merge] : std::vector<std::pair<std::string, ordered_json>>{
-           {"number", 5},
-           {"no_space", "ab"},
-           {"two_spaces", "a  b"},
-           {"three_parts", "a b c"},
-           {"leading_space", " a"},
-           {"merged_unknown", "b c"},
-           {"side_unknown", "z b"},
-           {"pair_of_one", {"a"}},
-           {"pair_with_number", {"a", 5}}})
+  for (const auto& [label, merge] :
+       std::vector<std::pair<std::string, ordered_json>>{{"number", 5},
+                                                         {"no_space", "ab"},
+                                                         {"two_spaces", "a  b"},
+                                                         {"three_parts", "a b c"},
+                                                         {"leading_space", " a"},
+                                                         {"merged_unknown", "b c"},
+                                                         {"side_unknown", "z b"},
+                                                         {"pair_of_one", {"a"}},
+                                                         {"pair_with_number", {"a", 5}}})
     edit("merge_" + label, {"model.merges[1]"},
          [merge = merge](ordered_json& j) { j["model"]["merges"][1] = merge; });
   edit("merge_repeated", {"model.merges[1]"},
@@ -1232,47 +1325,82 @@ std::vector<Case> tokenizer_json_cases() {
        [](ordered_json& j) { j["normalizer"]["normalizers"] = "Replace"; });
   edit("prepend_scheme_unknown", {"pre_tokenizer.prepend_scheme"}, [sp](ordered_json& j) {
     j["normalizer"] = nullptr;
-    j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", sp}, {"split", false},
+    j["pre_tokenizer"] = {{"type", "Metaspace"},
+                          {"replacement", sp},
+                          {"split", false},
                           {"prepend_scheme", "sometimes"}};
   });
 
   // Features the runtime lacks.
   const auto unsupported = ErrorCode::unsupported;
-  edit("model_type_WordPiece", {"model.type"}, [](ordered_json& j) { j["model"]["type"] = "WordPiece"; }, unsupported);
-  edit("model_type_Unigram", {"model.type"}, [](ordered_json& j) { j["model"]["type"] = "Unigram"; }, unsupported);
-  edit("no_byte_fallback", {"model.byte_fallback"},
-       [](ordered_json& j) { j["model"]["byte_fallback"] = false; }, unsupported);
-  edit("byte_fallback_missing", {"model.byte_fallback"},
-       [](ordered_json& j) { j["model"].erase("byte_fallback"); }, unsupported);
-  edit("dropout", {"model.dropout"}, [](ordered_json& j) { j["model"]["dropout"] = 0.1; }, unsupported);
-  edit("continuing_subword_prefix", {"model.continuing_subword_prefix"},
-       [](ordered_json& j) { j["model"]["continuing_subword_prefix"] = "##"; }, unsupported);
-  edit("end_of_word_suffix", {"model.end_of_word_suffix"},
-       [](ordered_json& j) { j["model"]["end_of_word_suffix"] = "</w>"; }, unsupported);
-  edit("ignore_merges", {"model.ignore_merges"},
-       [](ordered_json& j) { j["model"]["ignore_merges"] = true; }, unsupported);
-  edit("normalizer_lowercase", {"normalizer"},
-       [](ordered_json& j) { j["normalizer"]["normalizers"][0] = {{"type", "Lowercase"}}; }, unsupported);
-  edit("normalizer_two_replaces", {"normalizer"}, [](ordered_json& j) {
-    j["normalizer"]["normalizers"][0] = j["normalizer"]["normalizers"][1];
-  }, unsupported);
-  edit("normalizer_regex", {"normalizer"}, [](ordered_json& j) {
-    j["normalizer"]["normalizers"][1]["pattern"] = {{"Regex", "\\s"}};
-  }, unsupported);
-  edit("prepend_other_text", {"normalizer"},
-       [](ordered_json& j) { j["normalizer"]["normalizers"][0]["prepend"] = "_"; }, unsupported);
-  edit("normalizer_and_pre_tokenizer", {"pre_tokenizer"},
-       [](ordered_json& j) { j["pre_tokenizer"] = {{"type", "ByteLevel"}}; }, unsupported);
-  edit("no_normalizer_or_pre_tokenizer", {"normalizer"},
-       [](ordered_json& j) { j["normalizer"] = nullptr; }, unsupported);
-  edit("pre_tokenizer_byte_level", {"pre_tokenizer.type"}, [](ordered_json& j) {
-    j["normalizer"] = nullptr;
-    j["pre_tokenizer"] = {{"type", "ByteLevel"}};
-  }, unsupported);
-  edit("metaspace_splits", {"pre_tokenizer.split"}, [sp](ordered_json& j) {
-    j["normalizer"] = nullptr;
-    j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", sp}, {"split", true}};
-  }, unsupported);
+  edit(
+      "model_type_WordPiece", {"model.type"},
+      [](ordered_json& j) { j["model"]["type"] = "WordPiece"; }, unsupported);
+  edit(
+      "model_type_Unigram", {"model.type"}, [](ordered_json& j) { j["model"]["type"] = "Unigram"; },
+      unsupported);
+  edit(
+      "no_byte_fallback", {"model.byte_fallback"},
+      [](ordered_json& j) { j["model"]["byte_fallback"] = false; }, unsupported);
+  edit(
+      "byte_fallback_missing", {"model.byte_fallback"},
+      [](ordered_json& j) { j["model"].erase("byte_fallback"); }, unsupported);
+  edit(
+      "dropout", {"model.dropout"}, [](ordered_json& j) { j["model"]["dropout"] = 0.1; },
+      unsupported);
+  edit(
+      "continuing_subword_prefix", {"model.continuing_subword_prefix"},
+      [](ordered_json& j) { j["model"]["continuing_subword_prefix"] = "##"; }, unsupported);
+  edit(
+      "end_of_word_suffix", {"model.end_of_word_suffix"},
+      [](ordered_json& j) { j["model"]["end_of_word_suffix"] = "</w>"; }, unsupported);
+  edit(
+      "ignore_merges", {"model.ignore_merges"},
+      [](ordered_json& j) { j["model"]["ignore_merges"] = true; }, unsupported);
+  edit(
+      "normalizer_lowercase", {"normalizer"},
+      [](ordered_json& j) {
+        j["normalizer"]["normalizers"][0] = {{"type", "Lowercase"}};
+      },
+      unsupported);
+  edit(
+      "normalizer_two_replaces", {"normalizer"},
+      [](ordered_json& j) {
+        j["normalizer"]["normalizers"][0] = j["normalizer"]["normalizers"][1];
+      },
+      unsupported);
+  edit(
+      "normalizer_regex", {"normalizer"},
+      [](ordered_json& j) {
+        j["normalizer"]["normalizers"][1]["pattern"] = {{"Regex", "\\s"}};
+      },
+      unsupported);
+  edit(
+      "prepend_other_text", {"normalizer"},
+      [](ordered_json& j) { j["normalizer"]["normalizers"][0]["prepend"] = "_"; }, unsupported);
+  edit(
+      "normalizer_and_pre_tokenizer", {"pre_tokenizer"},
+      [](ordered_json& j) {
+        j["pre_tokenizer"] = {{"type", "ByteLevel"}};
+      },
+      unsupported);
+  edit(
+      "no_normalizer_or_pre_tokenizer", {"normalizer"},
+      [](ordered_json& j) { j["normalizer"] = nullptr; }, unsupported);
+  edit(
+      "pre_tokenizer_byte_level", {"pre_tokenizer.type"},
+      [](ordered_json& j) {
+        j["normalizer"] = nullptr;
+        j["pre_tokenizer"] = {{"type", "ByteLevel"}};
+      },
+      unsupported);
+  edit(
+      "metaspace_splits", {"pre_tokenizer.split"},
+      [sp](ordered_json& j) {
+        j["normalizer"] = nullptr;
+        j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", sp}, {"split", true}};
+      },
+      unsupported);
   return list.take();
 }
 
@@ -1286,14 +1414,18 @@ std::vector<Case> tokenizer_config_cases() {
   list.add("array", {}, json_text("[\"<s>\"]"));
   edit("bos_token_unknown", {"bos_token"}, [](ordered_json& j) { j["bos_token"] = "<S>"; });
   edit("bos_token_number", {"bos_token"}, [](ordered_json& j) { j["bos_token"] = 1; });
-  edit("eos_token_content_number", {"eos_token"}, [](ordered_json& j) { j["eos_token"]["content"] = 2; });
-  edit("eos_token_without_content", {"eos_token"}, [](ordered_json& j) { j["eos_token"].erase("content"); });
+  edit("eos_token_content_number", {"eos_token"},
+       [](ordered_json& j) { j["eos_token"]["content"] = 2; });
+  edit("eos_token_without_content", {"eos_token"},
+       [](ordered_json& j) { j["eos_token"].erase("content"); });
   edit("pad_token_unknown", {"pad_token"}, [](ordered_json& j) { j["pad_token"] = "<pad>"; });
   edit("unk_token_disagrees", {"unk_token"}, [](ordered_json& j) { j["unk_token"] = "<s>"; });
-  edit("add_bos_token_string", {"add_bos_token"}, [](ordered_json& j) { j["add_bos_token"] = "true"; });
+  edit("add_bos_token_string", {"add_bos_token"},
+       [](ordered_json& j) { j["add_bos_token"] = "true"; });
   edit("add_eos_token_number", {"add_eos_token"}, [](ordered_json& j) { j["add_eos_token"] = 0; });
-  list.convert("bos_token_disagrees_with_config", {"bos_token_id"},
-               edited_json(Input::tokenizer_config, [](ordered_json& j) { j["bos_token"] = "</s>"; }));
+  list.convert(
+      "bos_token_disagrees_with_config", {"bos_token_id"},
+      edited_json(Input::tokenizer_config, [](ordered_json& j) { j["bos_token"] = "</s>"; }));
   return list.take();
 }
 
@@ -1309,10 +1441,14 @@ std::vector<Case> tokenizer_cases() {
 // The integer hyper-parameters, with the largest value config.json may give each
 // (src/convert/hf_config.hpp).
 const std::pair<const char*, std::uint64_t> kConfigSizes[] = {
-    {"hidden_size", 65536},         {"intermediate_size", 1u << 18},
-    {"num_hidden_layers", 1024},    {"num_attention_heads", 1024},
-    {"num_key_value_heads", 1024},  {"vocab_size", 1u << 22},
-    {"max_position_embeddings", 1u << 20}, {"head_dim", 65536},
+    {"hidden_size", 65536},
+    {"intermediate_size", 1u << 18},
+    {"num_hidden_layers", 1024},
+    {"num_attention_heads", 1024},
+    {"num_key_value_heads", 1024},
+    {"vocab_size", 1u << 22},
+    {"max_position_embeddings", 1u << 20},
+    {"head_dim", 65536},
 };
 
 std::vector<Case> config_cases() {
@@ -1335,11 +1471,19 @@ std::vector<Case> config_cases() {
   list.add("array", {}, json_text("[{\"hidden_size\": 8}]"));
   text("truncated", {}, [](std::string t) { return t.substr(0, t.size() - 1); });
   text("trailing_garbage", {}, [](std::string t) { return t + "{}"; });
-  for (const auto& [label, literal] : std::vector<std::pair<std::string, std::string>>{
-           {"NaN", "NaN"}, {"Infinity", "Infinity"}, {"minus_Infinity", "-Infinity"}, {"1e400", "1e400"}})
-    text("rope_theta_" + label, {}, replaced("\"rope_theta\":10000.0", "\"rope_theta\":" + literal));
-  text("invalid_utf8", {}, replaced("\"llama\"", "\"ll\xff" "ma\""));
-  text("duplicate_key", {"hidden_size"}, [](std::string t) { return "{\"hidden_size\":16," + t.substr(1); });
+  for (const auto& [label, literal] :
+       std::vector<std::pair<std::string, std::string>>{{"NaN", "NaN"},
+                                                        {"Infinity", "Infinity"},
+                                                        {"minus_Infinity", "-Infinity"},
+                                                        {"1e400", "1e400"}})
+    text("rope_theta_" + label, {},
+         replaced("\"rope_theta\":10000.0", "\"rope_theta\":" + literal));
+  text("invalid_utf8", {},
+       replaced("\"llama\"",
+                "\"ll\xff"
+                "ma\""));
+  text("duplicate_key", {"hidden_size"},
+       [](std::string t) { return "{\"hidden_size\":16," + t.substr(1); });
 
   // Required keys, absent or null.
   for (const char* key : {"architectures", "model_type", "hidden_size", "intermediate_size",
@@ -1367,26 +1511,37 @@ std::vector<Case> config_cases() {
            [key = key, value = value](ordered_json& j) { j[key] = value; });
     }
     // 2^64 does not fit any JSON integer type: the parser reads it as a float.
-    text(std::string(key) + "_2p64", {key},
-         [key = std::string(key)](std::string t) {
-           ordered_json j = ordered_json::parse(t);
-           j[key] = 0;
-           return to_string(replace_all(to_bytes(j.dump()), "\"" + key + "\":0",
-                                        "\"" + key + "\":18446744073709551616"));
-         });
+    text(std::string(key) + "_2p64", {key}, [key = std::string(key)](std::string t) {
+      ordered_json j = ordered_json::parse(t);
+      j[key] = 0;
+      return to_string(replace_all(to_bytes(j.dump()), "\"" + key + "\":0",
+                                   "\"" + key + "\":18446744073709551616"));
+    });
   }
   // The two float hyper-parameters.
-  for (const auto& [label, value] : std::vector<std::pair<std::string, ordered_json>>{
-           {"0", 0.0}, {"minus_1", -1.0}, {"string", "1e4"}, {"true", true},
-           {"above_float_max", 1e39}, {"array", {10000.0}}})
-    edit("rope_theta_" + label, {"rope_theta"}, [value = value](ordered_json& j) { j["rope_theta"] = value; });
-  for (const auto& [label, value] : std::vector<std::pair<std::string, ordered_json>>{
-           {"0", 0.0}, {"negative", -1e-6}, {"1", 1.0}, {"1_5", 1.5},
-           {"flushes_to_zero_as_float", 1e-50}, {"string", "1e-5"}})
-    edit("rms_norm_eps_" + label, {"rms_norm_eps"}, [value = value](ordered_json& j) { j["rms_norm_eps"] = value; });
+  for (const auto& [label, value] :
+       std::vector<std::pair<std::string, ordered_json>>{{"0", 0.0},
+                                                         {"minus_1", -1.0},
+                                                         {"string", "1e4"},
+                                                         {"true", true},
+                                                         {"above_float_max", 1e39},
+                                                         {"array", {10000.0}}})
+    edit("rope_theta_" + label, {"rope_theta"},
+         [value = value](ordered_json& j) { j["rope_theta"] = value; });
+  for (const auto& [label, value] :
+       std::vector<std::pair<std::string, ordered_json>>{{"0", 0.0},
+                                                         {"negative", -1e-6},
+                                                         {"1", 1.0},
+                                                         {"1_5", 1.5},
+                                                         {"flushes_to_zero_as_float", 1e-50},
+                                                         {"string", "1e-5"}})
+    edit("rms_norm_eps_" + label, {"rms_norm_eps"},
+         [value = value](ordered_json& j) { j["rms_norm_eps"] = value; });
   // Attention shapes that do not divide.
-  edit("heads_do_not_divide_hidden_size", {"num_attention_heads", "3"},
-       [](ordered_json& j) { j["num_attention_heads"] = 3; j["num_key_value_heads"] = 1; });
+  edit("heads_do_not_divide_hidden_size", {"num_attention_heads", "3"}, [](ordered_json& j) {
+    j["num_attention_heads"] = 3;
+    j["num_key_value_heads"] = 1;
+  });
   edit("kv_heads_do_not_divide_heads", {"num_key_value_heads", "3"},
        [](ordered_json& j) { j["num_key_value_heads"] = 3; });
   edit("head_dim_disagrees", {"head_dim", "3"}, [](ordered_json& j) { j["head_dim"] = 3; });
@@ -1397,30 +1552,48 @@ std::vector<Case> config_cases() {
   // Token ids, booleans and strings.
   for (const auto& [label, value] : std::vector<std::pair<std::string, ordered_json>>{
            {"vocab_size", tiny::kVocab}, {"minus_1", -1}, {"string", "1"}, {"2p63", k2p63}})
-    edit("bos_token_id_" + label, {"bos_token_id"}, [value = value](ordered_json& j) { j["bos_token_id"] = value; });
+    edit("bos_token_id_" + label, {"bos_token_id"},
+         [value = value](ordered_json& j) { j["bos_token_id"] = value; });
   edit("eos_token_id_vocab_size", {"eos_token_id", str(tiny::kVocab)},
        [](ordered_json& j) { j["eos_token_id"] = tiny::kVocab; });
-  for (const char* key : {"tie_word_embeddings", "share_embedding", "layer_sharing", "attention_bias"})
-    for (const auto& [label, value] : std::vector<std::pair<std::string, ordered_json>>{
-             {"string", "true"}, {"number", 1}})
-      edit(std::string(key) + "_" + label, {key}, [key, value = value](ordered_json& j) { j[key] = value; });
-  edit("architectures_string", {"architectures"}, [](ordered_json& j) { j["architectures"] = "LlamaForCausalLM"; });
-  edit("architectures_empty", {"architectures"}, [](ordered_json& j) { j["architectures"] = ordered_json::array(); });
-  edit("architectures_number", {"architectures"}, [](ordered_json& j) { j["architectures"] = {5}; });
+  for (const char* key :
+       {"tie_word_embeddings", "share_embedding", "layer_sharing", "attention_bias"})
+    for (const auto& [label, value] :
+         std::vector<std::pair<std::string, ordered_json>>{{"string", "true"}, {"number", 1}})
+      edit(std::string(key) + "_" + label, {key},
+           [key, value = value](ordered_json& j) { j[key] = value; });
+  edit("architectures_string", {"architectures"},
+       [](ordered_json& j) { j["architectures"] = "LlamaForCausalLM"; });
+  edit("architectures_empty", {"architectures"},
+       [](ordered_json& j) { j["architectures"] = ordered_json::array(); });
+  edit("architectures_number", {"architectures"},
+       [](ordered_json& j) { j["architectures"] = {5}; });
   edit("model_type_number", {"model_type"}, [](ordered_json& j) { j["model_type"] = 5; });
   edit("hidden_act_number", {"hidden_act"}, [](ordered_json& j) { j["hidden_act"] = 5; });
   edit("torch_dtype_number", {"torch_dtype"}, [](ordered_json& j) { j["torch_dtype"] = 16; });
 
   // Features the runtime lacks.
   const auto unsupported = ErrorCode::unsupported;
-  edit("architecture_gpt2", {"architectures"},
-       [](ordered_json& j) { j["architectures"] = {"GPT2LMHeadModel"}; }, unsupported);
-  edit("model_type_gpt2", {"model_type"}, [](ordered_json& j) { j["model_type"] = "gpt2"; }, unsupported);
-  edit("hidden_act_gelu", {"hidden_act"}, [](ordered_json& j) { j["hidden_act"] = "gelu"; }, unsupported);
-  edit("attention_bias", {"attention_bias"}, [](ordered_json& j) { j["attention_bias"] = true; }, unsupported);
-  edit("mlp_bias", {"mlp_bias"}, [](ordered_json& j) { j["mlp_bias"] = true; }, unsupported);
-  edit("rope_scaling", {"rope_scaling"},
-       [](ordered_json& j) { j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}}; }, unsupported);
+  edit(
+      "architecture_gpt2", {"architectures"},
+      [](ordered_json& j) { j["architectures"] = {"GPT2LMHeadModel"}; }, unsupported);
+  edit(
+      "model_type_gpt2", {"model_type"}, [](ordered_json& j) { j["model_type"] = "gpt2"; },
+      unsupported);
+  edit(
+      "hidden_act_gelu", {"hidden_act"}, [](ordered_json& j) { j["hidden_act"] = "gelu"; },
+      unsupported);
+  edit(
+      "attention_bias", {"attention_bias"}, [](ordered_json& j) { j["attention_bias"] = true; },
+      unsupported);
+  edit(
+      "mlp_bias", {"mlp_bias"}, [](ordered_json& j) { j["mlp_bias"] = true; }, unsupported);
+  edit(
+      "rope_scaling", {"rope_scaling"},
+      [](ordered_json& j) {
+        j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+      },
+      unsupported);
 
   // Consistent configs that disagree with the weights or the tokenizer.
   auto convert = [&](const std::string& name, std::vector<std::string> needles,
@@ -1429,18 +1602,23 @@ std::vector<Case> config_cases() {
   };
   convert("vocab_size_disagrees_with_tokenizer", {"vocab_size"},
           [](ordered_json& j) { j["vocab_size"] = tiny::kVocab + 1; });
-  convert("hidden_size_disagrees_with_weights", {kEmbed}, [](ordered_json& j) { j["hidden_size"] = 16; });
-  convert("intermediate_size_disagrees", {kGate}, [](ordered_json& j) { j["intermediate_size"] = 16; });
+  convert("hidden_size_disagrees_with_weights", {kEmbed},
+          [](ordered_json& j) { j["hidden_size"] = 16; });
+  convert("intermediate_size_disagrees", {kGate},
+          [](ordered_json& j) { j["intermediate_size"] = 16; });
   convert("kv_heads_disagree", {kK}, [](ordered_json& j) { j["num_key_value_heads"] = 2; });
-  convert("layers_missing", {"model.layers.1."}, [](ordered_json& j) { j["num_hidden_layers"] = 2; });
-  convert("bos_token_id_disagrees", {"bos_token_id"}, [](ordered_json& j) { j["bos_token_id"] = 2; });
-  convert("eos_token_id_disagrees", {"eos_token_id"}, [](ordered_json& j) { j["eos_token_id"] = 1; });
+  convert("layers_missing", {"model.layers.1."},
+          [](ordered_json& j) { j["num_hidden_layers"] = 2; });
+  convert("bos_token_id_disagrees", {"bos_token_id"},
+          [](ordered_json& j) { j["bos_token_id"] = 2; });
+  convert("eos_token_id_disagrees", {"eos_token_id"},
+          [](ordered_json& j) { j["eos_token_id"] = 1; });
   convert("untied_without_lm_head", {"lm_head.weight"},
           [](ordered_json& j) { j["share_embedding"] = false; });
-  list.convert("no_config_file", {"config.json"}, [] { return std::nullopt; }, ErrorCode::io);
+  list.convert(
+      "no_config_file", {"config.json"}, [] { return std::nullopt; }, ErrorCode::io);
   return list.take();
 }
-
 
 // ====================================================================================== tests
 
@@ -1462,17 +1640,28 @@ void write_folder(const std::string& dir, const std::map<std::string, Bytes>& fi
 void read_input(Input input, const std::string& dir) {
   const std::string path = dir + "/" + file_name(input);
   switch (input) {
-    case Input::gguf: ModelFile::open(path); return;
-    case Input::config: parse_hf_config(read_text_file(path, kMaxText), path); return;
-    case Input::safetensors: read_safetensors(MappedFile::open(path)); return;
-    case Input::safetensors_index: read_sharded_safetensors(dir); return;
-    case Input::torch: read_torch_checkpoint(MappedFile::open(path)); return;
+    case Input::gguf:
+      ModelFile::open(path);
+      return;
+    case Input::config:
+      parse_hf_config(read_text_file(path, kMaxText), path);
+      return;
+    case Input::safetensors:
+      read_safetensors(MappedFile::open(path));
+      return;
+    case Input::safetensors_index:
+      read_sharded_safetensors(dir);
+      return;
+    case Input::torch:
+      read_torch_checkpoint(MappedFile::open(path));
+      return;
     case Input::sentencepiece: {
       const auto file = MappedFile::open(path);
       read_sentencepiece_model(file->bytes(), path);
       return;
     }
-    case Input::tokenizer_json: case Input::tokenizer_config: {
+    case Input::tokenizer_json:
+    case Input::tokenizer_config: {
       const std::string json = dir + "/" + file_name(Input::tokenizer_json);
       const std::string config = dir + "/" + file_name(Input::tokenizer_config);
       const std::string config_text = read_text_file(config, kMaxText);
@@ -1516,8 +1705,10 @@ void expect_rejection(const Rejection& r, const Case& c, const std::string& dir,
   switch (r.code) {
     case ErrorCode::format:
       // "FILE: FIELD: DETAIL": the file, and a field.
-      if (file) EXPECT_EQ(r.file, *file) << r.message;
-      else EXPECT_TRUE(r.file.starts_with(named)) << r.message;
+      if (file)
+        EXPECT_EQ(r.file, *file) << r.message;
+      else
+        EXPECT_TRUE(r.file.starts_with(named)) << r.message;
       EXPECT_FALSE(r.field.empty()) << r.message;
       break;
     case ErrorCode::unsupported:
@@ -1549,13 +1740,16 @@ TEST_P(Hostile, IsRejected) {
 
   if (c.input == Input::gguf) {
     cb::write_file(path, *broken);
-    if (const auto r = rejection([&] { ModelFile::open(path); })) expect_rejection(*r, c, dir, path);
+    if (const auto r = rejection([&] { ModelFile::open(path); }))
+      expect_rejection(*r, c, dir, path);
     return;
   }
 
   std::map<std::string, Bytes> files = base_folder(c.input);
-  if (broken) files[file_name(c.input)] = *broken;
-  else files.erase(file_name(c.input));
+  if (broken)
+    files[file_name(c.input)] = *broken;
+  else
+    files.erase(file_name(c.input));
   write_folder(dir, files);
 
   std::optional<Rejection> by_reader;
@@ -1572,8 +1766,10 @@ TEST_P(Hostile, IsRejected) {
   options.output_path = out + "/model.gguf";
   options.type = c.output_type;
   if (const auto r = rejection([&] { convert_checkpoint(options); })) {
-    if (by_reader) EXPECT_EQ(r->message, by_reader->message) << "the converter reports differently";
-    else expect_rejection(*r, c, dir, std::nullopt);
+    if (by_reader)
+      EXPECT_EQ(r->message, by_reader->message) << "the converter reports differently";
+    else
+      expect_rejection(*r, c, dir, std::nullopt);
   }
   // Neither the output nor its temporary file ("<out>.tmp.*") may be left behind.
   EXPECT_TRUE(fs::is_empty(out)) << "the failed conversion left:" << listing(out);
@@ -1582,7 +1778,8 @@ TEST_P(Hostile, IsRejected) {
 std::string param_name(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
 
 INSTANTIATE_TEST_SUITE_P(Gguf, Hostile, ::testing::ValuesIn(gguf_cases()), param_name);
-INSTANTIATE_TEST_SUITE_P(Safetensors, Hostile, ::testing::ValuesIn(safetensors_cases()), param_name);
+INSTANTIATE_TEST_SUITE_P(Safetensors, Hostile, ::testing::ValuesIn(safetensors_cases()),
+                         param_name);
 INSTANTIATE_TEST_SUITE_P(TorchBin, Hostile, ::testing::ValuesIn(torch_cases()), param_name);
 INSTANTIATE_TEST_SUITE_P(Tokenizer, Hostile, ::testing::ValuesIn(tokenizer_cases()), param_name);
 INSTANTIATE_TEST_SUITE_P(Config, Hostile, ::testing::ValuesIn(config_cases()), param_name);

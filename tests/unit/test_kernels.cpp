@@ -63,8 +63,8 @@ std::uint64_t case_seed(std::uint64_t salt) {
   return z ^ (z >> 31);
 }
 
-// A byte buffer of exactly `size` bytes on a kPackedAlignment boundary (exact, so that AddressSanitizer
-// sees any read past the end).
+// A byte buffer of exactly `size` bytes on a kPackedAlignment boundary (exact, so that
+// AddressSanitizer sees any read past the end).
 class AlignedBytes {
  public:
   explicit AlignedBytes(std::size_t size)
@@ -173,8 +173,8 @@ Instance make_instance(const Problem& p) {
   in.want_s32.assign(std::size_t{p.m} * p.n, 0);
   in.want_f32.assign(std::size_t{p.m} * p.n, 0.0f);
   ref.gemm_s32(p.m, 0, p.n, p.k, a.data(), kp, packed.data(), in.want_s32.data(), p.n);
-  ref.gemm_f32(p.m, 0, p.n, p.k, a.data(), kp, in.a_scale.data(), packed.data(),
-               in.w_scale.data(), in.want_f32.data(), p.n);
+  ref.gemm_f32(p.m, 0, p.n, p.k, a.data(), kp, in.a_scale.data(), packed.data(), in.w_scale.data(),
+               in.want_f32.data(), p.n);
   return in;
 }
 
@@ -211,8 +211,9 @@ template <typename T>
         const T w = want[std::size_t{i} * n + j];
         bool ok = false;
         if constexpr (std::is_same_v<T, float>) {
-          ok = how == Compare::exact ? std::bit_cast<std::uint32_t>(g) == std::bit_cast<std::uint32_t>(w)
-                                     : close_enough(g, w);
+          ok = how == Compare::exact
+                   ? std::bit_cast<std::uint32_t>(g) == std::bit_cast<std::uint32_t>(w)
+                   : close_enough(g, w);
         } else {
           ok = g == w;
         }
@@ -244,7 +245,9 @@ void check_variant(const QGemmVariant& v, const Instance& in, std::mt19937_64& r
   const std::size_t c_stride = p.n + kSpareColumns;
   const std::vector<float> ones_m(p.m, 1.0f), ones_n(p.n, 1.0f);
   std::vector<float> want_unit(in.want_s32.size());
-  for (std::size_t i = 0; i < want_unit.size(); ++i) want_unit[i] = static_cast<float>(in.want_s32[i]);
+  for (std::size_t i = 0; i < want_unit.size(); ++i) {
+    want_unit[i] = static_cast<float>(in.want_s32[i]);
+  }
 
   // Column ranges: all of N, then N cut into chunks at multiples of nr (as threads split it).
   std::vector<std::uint32_t> cuts = {0};
@@ -261,23 +264,22 @@ void check_variant(const QGemmVariant& v, const Instance& in, std::mt19937_64& r
     SCOPED_TRACE("columns [" + std::to_string(b) + ", " + std::to_string(e) + ")");
     std::vector<std::int32_t> c32(p.m * c_stride, kSentinelS32);
     v.gemm_s32(p.m, b, e, p.k, a.data(), a_stride, packed.data(), c32.data(), c_stride);
-    ASSERT_TRUE(check_output(c32, c_stride, in.want_s32, p.m, p.n, b, e, kSentinelS32,
-                             Compare::exact))
+    ASSERT_TRUE(
+        check_output(c32, c_stride, in.want_s32, p.m, p.n, b, e, kSentinelS32, Compare::exact))
         << "gemm_s32";
 
     std::vector<float> cf(p.m * c_stride, kSentinelF32);
     v.gemm_f32(p.m, b, e, p.k, a.data(), a_stride, in.a_scale.data(), packed.data(),
                in.w_scale.data(), cf.data(), c_stride);
-    ASSERT_TRUE(check_output(cf, c_stride, in.want_f32, p.m, p.n, b, e, kSentinelF32,
-                             Compare::close))
+    ASSERT_TRUE(
+        check_output(cf, c_stride, in.want_f32, p.m, p.n, b, e, kSentinelF32, Compare::close))
         << "gemm_f32";
 
     // Unit scales: the result is float(sum) exactly, in every variant.
     std::fill(cf.begin(), cf.end(), kSentinelF32);
     v.gemm_f32(p.m, b, e, p.k, a.data(), a_stride, ones_m.data(), packed.data(), ones_n.data(),
                cf.data(), c_stride);
-    ASSERT_TRUE(check_output(cf, c_stride, want_unit, p.m, p.n, b, e, kSentinelF32,
-                             Compare::exact))
+    ASSERT_TRUE(check_output(cf, c_stride, want_unit, p.m, p.n, b, e, kSentinelF32, Compare::exact))
         << "gemm_f32 with unit scales";
 
     for (std::uint32_t i = 0; i < p.m; ++i) {
@@ -289,13 +291,12 @@ void check_variant(const QGemmVariant& v, const Instance& in, std::mt19937_64& r
       std::vector<float> row(c_stride, kSentinelF32);
       v.gemv_f32(b, e, p.k, a.data() + i * a_stride, in.a_scale[i], packed.data(),
                  in.w_scale.data(), row.data());
-      ASSERT_TRUE(check_output(row, c_stride, want_row, 1, p.n, b, e, kSentinelF32,
-                               Compare::close));
+      ASSERT_TRUE(
+          check_output(row, c_stride, want_row, 1, p.n, b, e, kSentinelF32, Compare::close));
       std::fill(row.begin(), row.end(), kSentinelF32);
       v.gemv_f32(b, e, p.k, a.data() + i * a_stride, 1.0f, packed.data(), ones_n.data(),
                  row.data());
-      ASSERT_TRUE(check_output(row, c_stride, unit_row, 1, p.n, b, e, kSentinelF32,
-                               Compare::exact))
+      ASSERT_TRUE(check_output(row, c_stride, unit_row, 1, p.n, b, e, kSentinelF32, Compare::exact))
           << "with unit scales";
     }
   }
@@ -307,8 +308,8 @@ void check_variant(const QGemmVariant& v, const Instance& in, std::mt19937_64& r
       v.gemm_s32(p.m, ranges[r].first, ranges[r].second, p.k, a.data(), a_stride, packed.data(),
                  c32.data(), c_stride);
     }
-    ASSERT_TRUE(check_output(c32, c_stride, in.want_s32, p.m, p.n, 0, p.n, kSentinelS32,
-                             Compare::exact))
+    ASSERT_TRUE(
+        check_output(c32, c_stride, in.want_s32, p.m, p.n, 0, p.n, kSentinelS32, Compare::exact))
         << "gemm_s32 over all chunks";
   }
 }
@@ -340,8 +341,8 @@ TEST(KernelRegistry, ListsEveryVariantAndWhichRunHere) {
     EXPECT_GE(v.nr, 1u);
     EXPECT_GE(v.kr, 1u);
     // The name states the tile: ..._<mr>x<nr>c<kr>.
-    const std::string tile = "_" + std::to_string(v.mr) + "x" + std::to_string(v.nr) + "c" +
-                             std::to_string(v.kr);
+    const std::string tile =
+        "_" + std::to_string(v.mr) + "x" + std::to_string(v.nr) + "c" + std::to_string(v.kr);
     const std::string name = v.name;
     EXPECT_TRUE(name.size() > tile.size() && name.ends_with(tile)) << name << " vs tile " << tile;
     EXPECT_NE(name.find(std::string("__") + v.isa + "_"), std::string::npos) << name;
@@ -519,8 +520,8 @@ TEST(KernelReference, MatchesPlainLoops) {
     for (const std::uint32_t n : {1u, 5u, 33u}) {
       for (const std::uint32_t k : {1u, 4u, 63u, 1000u}) {
         for (const Fill fill : {Fill::random, Fill::min, Fill::alternating}) {
-          const Problem p{m, n, k, fill, fill == Fill::alternating ? Fill::min : fill,
-                          case_seed(salt++)};
+          const Problem p{
+              m, n, k, fill, fill == Fill::alternating ? Fill::min : fill, case_seed(salt++)};
           SCOPED_TRACE(p.describe());
           const Instance in = make_instance(p);
           for (std::uint32_t i = 0; i < m; ++i) {
@@ -562,11 +563,10 @@ class QgemmKernel : public ::testing::TestWithParam<std::size_t> {
   void SetUp() override {
     const QGemmVariant& v = variant();
     if (!supported_here(v)) {
-      GTEST_SKIP() << v.name << " skipped: ISA " << v.isa << " is not supported by "
-                   << cpu_name();
+      GTEST_SKIP() << v.name << " skipped: ISA " << v.isa << " is not supported by " << cpu_name();
     }
-    std::printf("[ kernels  ] testing %s and %s (tile %ux%uc%u)\n", v.name, v.gemv_name, v.mr,
-                v.nr, v.kr);
+    std::printf("[ kernels  ] testing %s and %s (tile %ux%uc%u)\n", v.name, v.gemv_name, v.mr, v.nr,
+                v.kr);
   }
 
   void run(const Problem& p) {
@@ -589,9 +589,9 @@ TEST_P(QgemmKernel, EdgeShapesAgainstReference) {
   const QGemmVariant& v = variant();
   const std::vector<std::uint32_t> ks = edge_sizes(v.kr, {1, 3, 7, 13, 31, 61, 127});
   const std::vector<std::uint32_t> ns = edge_sizes(v.nr, {1, 3, 7, 13, 31, 61});
-  const Fill fills[][2] = {{Fill::random, Fill::random},  {Fill::min, Fill::min},
-                           {Fill::alternating, Fill::min}, {Fill::max, Fill::min},
-                           {Fill::min, Fill::max},         {Fill::alternating, Fill::alternating},
+  const Fill fills[][2] = {{Fill::random, Fill::random},     {Fill::min, Fill::min},
+                           {Fill::alternating, Fill::min},   {Fill::max, Fill::min},
+                           {Fill::min, Fill::max},           {Fill::alternating, Fill::alternating},
                            {Fill::random, Fill::alternating}};
   std::uint64_t salt = 1000;
   for (std::uint32_t m = 1; m <= 17; ++m) {
@@ -610,9 +610,9 @@ TEST_P(QgemmKernel, MobileLlmShapesAgainstReference) {
     std::uint32_t n, k;
   };
   // N x K of every linear layer of MobileLLM-125M, -350M and -1B (q/o, k/v, gate/up, down).
-  const Shape shapes[] = {{576, 576},   {192, 576},   {1536, 576},  {576, 1536},
-                          {960, 960},   {320, 960},   {2560, 960},  {960, 2560},
-                          {1280, 1280}, {320, 1280},  {3584, 1280}, {1280, 3584}};
+  const Shape shapes[] = {{576, 576},   {192, 576},  {1536, 576},  {576, 1536},
+                          {960, 960},   {320, 960},  {2560, 960},  {960, 2560},
+                          {1280, 1280}, {320, 1280}, {3584, 1280}, {1280, 3584}};
   std::uint64_t salt = 5000;
   for (const Shape& s : shapes) {
     for (const std::uint32_t m : {1u, 5u}) {
@@ -634,7 +634,9 @@ TEST_P(QgemmKernel, MobileLlmShapesAgainstReference) {
 TEST_P(QgemmKernel, LargestKAtInt32Limits) {
   const QGemmVariant& v = variant();
   std::uint64_t salt = 9000;
-  const Fill fills[][2] = {{Fill::min, Fill::min}, {Fill::max, Fill::min}, {Fill::min, Fill::max},
+  const Fill fills[][2] = {{Fill::min, Fill::min},
+                           {Fill::max, Fill::min},
+                           {Fill::min, Fill::max},
                            {Fill::max, Fill::max}};
   for (const auto& f : fills) {
     run({2, v.nr + 1, kMaxK, f[0], f[1], case_seed(salt++)});
@@ -676,17 +678,17 @@ TEST(KernelReference, QuantizerHandComputedValues) {
   // Row 0: max 127, so the scale is exactly 1 and the quotients are the values themselves; the
   // halfway cases round away from zero, and the float just below 0.5 rounds to 0.
   // Row 1: max 1, scale 1/127: 0.25 -> 31.75 -> 32, -0.75 -> -95.25 -> -95, 0.1 -> 12.7 -> 13.
-  // Row 2: zeros: scale 1. Row 3: a subnormal and a tiny normal below 127 * FLT_MIN: scale 1, zeros.
-  // Row 4: exactly at the threshold, 127 * FLT_MIN: scale FLT_MIN, x / scale = 127.
+  // Row 2: zeros: scale 1. Row 3: a subnormal and a tiny normal below 127 * FLT_MIN: scale 1,
+  // zeros. Row 4: exactly at the threshold, 127 * FLT_MIN: scale FLT_MIN, x / scale = 127.
   const float below_half = std::nextafter(0.5f, 0.0f);
   const float tiny = std::numeric_limits<float>::min();
   const std::uint32_t k = 9;
   const std::vector<float> x = {
-      127.0f, 2.5f,  -2.5f,  0.5f, -0.5f, 1.5f, below_half, -126.5f, 0.0f,  // row 0
-      1.0f,   0.25f, -0.75f, 0.1f, 0.0f,  0.0f, 0.0f,       0.0f,    -1.0f,  // row 1
-      0.0f,   -0.0f, 0.0f,   0.0f, 0.0f,  0.0f, 0.0f,       0.0f,    0.0f,   // row 2
-      1e-40f, tiny,  -tiny,  0.0f, 0.0f,  0.0f, 0.0f,       0.0f,    0.0f,   // row 3
-      127.0f * tiny, -63.5f * tiny, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,  // row 4
+      127.0f,        2.5f,          -2.5f,  0.5f, -0.5f, 1.5f, below_half, -126.5f, 0.0f,   // row 0
+      1.0f,          0.25f,         -0.75f, 0.1f, 0.0f,  0.0f, 0.0f,       0.0f,    -1.0f,  // row 1
+      0.0f,          -0.0f,         0.0f,   0.0f, 0.0f,  0.0f, 0.0f,       0.0f,    0.0f,   // row 2
+      1e-40f,        tiny,          -tiny,  0.0f, 0.0f,  0.0f, 0.0f,       0.0f,    0.0f,   // row 3
+      127.0f * tiny, -63.5f * tiny, 0.0f,   0.0f, 0.0f,  0.0f, 0.0f,       0.0f,    0.0f,   // row 4
   };
   const std::int8_t want[5][9] = {{127, 3, -3, 1, -1, 2, 0, -127, 0},
                                   {127, 32, -95, 13, 0, 0, 0, 0, -127},
@@ -716,8 +718,7 @@ class QuantizeKernel : public ::testing::TestWithParam<std::size_t> {
   void SetUp() override {
     const QuantizeVariant& v = variant();
     if (!v.supported(cpu_features())) {
-      GTEST_SKIP() << v.name << " skipped: ISA " << v.isa << " is not supported by "
-                   << cpu_name();
+      GTEST_SKIP() << v.name << " skipped: ISA " << v.isa << " is not supported by " << cpu_name();
     }
     std::printf("[ kernels  ] testing %s\n", v.name);
   }
@@ -790,13 +791,14 @@ TEST_P(QuantizeKernel, NonFiniteRowsStayContained) {
     const std::uint32_t m = 4, kp = k_padded(k, 8);
     const std::size_t q_stride = kp + 3;
     std::vector<float> x = quantizer_rows(m, k, k, rng);
-    x[0] = nan;                  // row 0: a NaN among normal values
-    x[k + k / 2] = inf;          // row 1: an infinity
-    x[3 * k] = -inf;             // row 3: -inf and NaN
+    x[0] = nan;          // row 0: a NaN among normal values
+    x[k + k / 2] = inf;  // row 1: an infinity
+    x[3 * k] = -inf;     // row 3: -inf and NaN
     x[3 * k + k - 1] = nan;
     const Quantized want = quantize_with(ref, m, k, kp, q_stride, x, k);
     const Quantized got = quantize_with(v, m, k, kp, q_stride, x, k);
-    EXPECT_EQ(std::bit_cast<std::uint32_t>(got.scale[2]), std::bit_cast<std::uint32_t>(want.scale[2]));
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(got.scale[2]),
+              std::bit_cast<std::uint32_t>(want.scale[2]));
     for (std::uint32_t i = 0; i < m; ++i) {
       for (std::uint32_t j = 0; j < q_stride; ++j) {
         const std::int8_t g = got.q[i * q_stride + j];

@@ -19,8 +19,7 @@ namespace {
 
 constexpr std::uint32_t kBlock = 16;  // floats per iteration: 4 vectors, one 16-byte store
 
-// 16 floats of a row: x[0..3] from p. The last 1..15 elements of a row go through `tail` (zeros
-// past the row, which change neither the maximum of absolute values nor the bytes kept).
+// 16 consecutive floats of a row.
 struct Floats16 {
   float32x4_t x[4];
 };
@@ -29,6 +28,8 @@ Floats16 load16(const float* p) {
   return {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
 }
 
+// The last 1..15 floats of a row, then zeros: nothing past the row is read, and the zeros change
+// neither the maximum of absolute values nor the bytes kept.
 Floats16 load_tail(const float* p, std::uint32_t count) {
   float tail[kBlock] = {};
   std::memcpy(tail, p, count * sizeof(float));

@@ -12,10 +12,10 @@
 // activations, and "sdot by element" (vdotq_lane_s32) broadcasts the step's 4 bytes from it, so
 // each step costs 4 weight loads, 2 activation loads and 16 sdot; an odd last step loads 4
 // activation bytes per row. (With 16-byte activation loads and 4 steps per iteration, GCC 12
-// hoists all 16 weight loads and spills an accumulator.) The column loop is outermost, so a weight block (16 * K bytes) stays in L1/L2 while every row
-// tile uses it. When fewer than 4 rows remain, the spare rows of the tile repeat the last one and
-// are not stored. GEMV: one block at a time, even and odd K steps in separate accumulators (8
-// independent sdot chains).
+// hoists all 16 weight loads and spills an accumulator.) The column loop is outermost, so a
+// weight block (16 * K bytes) stays in cache while every row tile uses it. When fewer than 4 rows
+// remain, the spare rows of the tile repeat the last one and are not stored. GEMV: one block at a
+// time, even and odd K steps in separate accumulators (8 independent sdot chains).
 //
 // Built with -march=armv8.2-a+dotprod; called only on CPUs that have it. Helpers live in an
 // unnamed namespace and no standard-library template is used (see kernels/README.md, "ODR").
@@ -34,9 +34,8 @@ namespace {
 constexpr std::uint32_t kMr = 4, kNr = 16, kKr = 4;
 using Layout = arm::BlockedLayout<kNr, kKr>;
 
-// The weights of one K step for 16 columns, or one row's 16 accumulators (columns 4v..4v+3 in
-// v<v>). Named members, not an array: GCC 12 keeps arrays of vectors partly in memory inside the
-// K loop.
+// One row's 16 accumulators (columns 4v..4v+3 in v<v>). Named members, not an array: GCC 12
+// keeps arrays of vectors partly in memory inside the K loop.
 struct Vec4 {
   int32x4_t v0, v1, v2, v3;
 };
@@ -46,6 +45,7 @@ Vec4 zero4() {
   return {z, z, z, z};
 }
 
+// The weights of one K step for 16 columns (columns 4v..4v+3 in v<v>).
 struct Weights {
   int8x16_t v0, v1, v2, v3;
 };
@@ -125,13 +125,6 @@ __attribute__((noinline)) void gemv_1x16(std::uint32_t steps, const std::int8_t*
   odd_out = odd;
 }
 
-void to_array(const Vec4& x, int32x4_t (&out)[kNr / 4]) {
-  out[0] = x.v0;
-  out[1] = x.v1;
-  out[2] = x.v2;
-  out[3] = x.v3;
-}
-
 // Column blocks outermost: a block (16 * K bytes) stays in cache while every row tile reads it.
 template <typename Store>
 void gemm(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
@@ -148,8 +141,7 @@ void gemm(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint
       Vec4 acc[kMr];
       tile_4x16(steps, a0, a1, a2, a3, block, acc);
       for (std::uint32_t r = 0; r < rows; ++r) {
-        int32x4_t sums[kNr / 4];
-        to_array(acc[r], sums);
+        const int32x4_t sums[kNr / 4] = {acc[r].v0, acc[r].v1, acc[r].v2, acc[r].v3};
         arm::store_row<kNr>(store, row + r, col, n_end, sums);
       }
     }

@@ -11,11 +11,11 @@
 // not packed. smmla then gives [r0.c0, r0.c1, r1.c0, r1.c1] for those two rows and columns.
 //
 // GEMM tile 4x16: 2 row pairs x 8 column pairs = 16 accumulators of 2x2, 2 activation registers,
-// 1-2 weight registers. Per K step: 4 8-byte activation loads, 8 weight loads, 16 smmla. At the end,
-// zip1/zip2 of two accumulators give 4 consecutive columns of the first/second row of a pair. The
-// column loop is outermost, so a weight block (16 * K bytes) stays in cache while every row tile
-// uses it. When fewer than 4 rows remain, the spare rows of the tile repeat the last one and are
-// not stored.
+// 8 weight registers (28 of the 32). Per K step: 4 8-byte activation loads, 8 weight loads, 16
+// smmla. At the end, zip1/zip2 of two accumulators give 4 consecutive columns of the first/second
+// row of a pair. The column loop is outermost, so a weight block (16 * K bytes) stays in cache
+// while every row tile uses it. When fewer than 4 rows remain, the spare rows of the tile repeat
+// the last one and are not stored.
 //
 // GEMV (M = 1): smmla would waste half its work on a missing second row, so the decode kernel uses
 // sdot on the same layout instead (every CPU with FEAT_I8MM has FEAT_DotProd, and the registry

@@ -84,9 +84,10 @@ void quantize(std::uint32_t m, std::uint32_t k, std::uint32_t k_padded, const fl
 
     std::uint32_t j = 0;
     for (; j + 32 <= k; j += 32) {
-      const __m256i bytes = narrow32(
-          quantize8(_mm256_loadu_ps(row + j), vs), quantize8(_mm256_loadu_ps(row + j + 8), vs),
-          quantize8(_mm256_loadu_ps(row + j + 16), vs), quantize8(_mm256_loadu_ps(row + j + 24), vs));
+      const __m256i bytes = narrow32(quantize8(_mm256_loadu_ps(row + j), vs),
+                                     quantize8(_mm256_loadu_ps(row + j + 8), vs),
+                                     quantize8(_mm256_loadu_ps(row + j + 16), vs),
+                                     quantize8(_mm256_loadu_ps(row + j + 24), vs));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), bytes);
     }
     if (j < k) {
@@ -95,10 +96,11 @@ void quantize(std::uint32_t m, std::uint32_t k, std::uint32_t k_padded, const fl
       const std::int32_t rest = static_cast<std::int32_t>(k - j);
       __m256i v[4];
       for (int part = 0; part < 4; ++part) {
-        v[part] = rest > 8 * part ? quantize8(_mm256_maskload_ps(row + j + 8 * part,
-                                                                 first_lanes(rest - 8 * part)),
-                                              vs)
-                                  : _mm256_setzero_si256();
+        v[part] =
+            rest > 8 * part
+                ? quantize8(_mm256_maskload_ps(row + j + 8 * part, first_lanes(rest - 8 * part)),
+                            vs)
+                : _mm256_setzero_si256();
       }
       alignas(32) std::int8_t tail[32];
       _mm256_store_si256(reinterpret_cast<__m256i*>(tail), narrow32(v[0], v[1], v[2], v[3]));

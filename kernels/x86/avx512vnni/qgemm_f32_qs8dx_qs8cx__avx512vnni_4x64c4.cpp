@@ -36,7 +36,7 @@ namespace mobilellm::kernels::avx512vnni {
 namespace {
 
 constexpr std::uint32_t kMr = 4, kNr = 64, kKr = 4;
-constexpr std::size_t kStepBytes = kNr * kKr;                      // one K step of one block
+constexpr std::size_t kStepBytes = kNr * kKr;                     // one K step of one block
 constexpr std::size_t kHeaderBytes = kNr * sizeof(std::int32_t);  // the corrections
 
 std::uint32_t k_steps(std::uint32_t k) { return (k + kKr - 1) / kKr; }
@@ -77,7 +77,8 @@ void pack(std::uint32_t n, std::uint32_t k, const std::int8_t* w, void* packed) 
 __m512i load_a4(const std::int8_t* p) {
   std::int32_t v;
   std::memcpy(&v, p, sizeof v);
-  return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32(static_cast<std::int32_t>(0x80808080u)));
+  return _mm512_xor_si512(_mm512_set1_epi32(v),
+                          _mm512_set1_epi32(static_cast<std::int32_t>(0x80808080u)));
 }
 
 // Four vectors: the weights of one K step for 64 columns, or one row's 64 accumulators (columns
@@ -120,9 +121,10 @@ __mmask16 column_mask(std::uint32_t col, std::uint32_t n_end) {
 
 // The 4x64 tile: sums of rows a0..a3 (each a row of A; repeated pointers when fewer than 4 rows
 // remain) against one block, which starts with the corrections.
-__attribute__((noinline)) void tile_4x64(std::uint32_t steps, const std::int8_t* a0, const std::int8_t* a1,
-               const std::int8_t* a2, const std::int8_t* a3, const std::uint8_t* block,
-               Vec4 sums[4]) {
+__attribute__((noinline)) void tile_4x64(std::uint32_t steps, const std::int8_t* a0,
+                                         const std::int8_t* a1, const std::int8_t* a2,
+                                         const std::int8_t* a3, const std::uint8_t* block,
+                                         Vec4 sums[4]) {
   Vec4 acc0 = load4(block), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   const std::uint8_t* step = block + kHeaderBytes;
   for (std::uint32_t s = 0; s < steps; ++s, step += kStepBytes) {
@@ -185,7 +187,8 @@ void gemm(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint
       for (int v = 0; v < 4; ++v) {
         const __mmask16 mask = column_mask(col + 16 * v, n_end);
         if (mask == 0) break;
-        for (std::uint32_t r = 0; r < rows; ++r) store(row + r, col + 16 * v, mask, vector(sums[r], v));
+        for (std::uint32_t r = 0; r < rows; ++r)
+          store(row + r, col + 16 * v, mask, vector(sums[r], v));
       }
     }
   }
@@ -206,8 +209,7 @@ void gemm_f32(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::
 // GEMV: one activation row against one block, with even and odd K steps in separate
 // accumulators: 8 independent vpdpbusd chains over one contiguous stream of weights.
 __attribute__((noinline)) void gemv_1x64(std::uint32_t steps, const std::int8_t* a,
-                                         const std::uint8_t* block, Vec4& even_out,
-                                         Vec4& odd_out) {
+                                         const std::uint8_t* block, Vec4& even_out, Vec4& odd_out) {
   Vec4 even = load4(block);
   const __m512i zero = _mm512_setzero_si512();
   Vec4 odd = {zero, zero, zero, zero};
