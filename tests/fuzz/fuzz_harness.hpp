@@ -1,8 +1,8 @@
 // What every libFuzzer harness in this folder shares (see README.md):
 //   - `HARNESS --write-seeds=DIR` writes the harness's seed corpus into DIR and exits 0, before
-//     any fuzzing. The seeds are valid inputs built with the test builders
-//     (tests/unit/hostile_cases.hpp), plus every reproducer saved under
-//     tests/fuzz/regressions/<harness>/, so CI replays past findings first;
+//     any fuzzing. The seeds are valid inputs built with the test builders (the *_fuzz_seeds()
+//     of tests/unit/hostile_cases.hpp, which the unit tests check are accepted), plus every
+//     reproducer saved under tests/fuzz/regressions/<harness>/, so CI replays past findings first;
 //   - inputs the reader must see as a file (it maps a path) go through a memfd, named by its
 //     /proc/self/fd path: no disk traffic per input.
 // A harness lets mobilellm::Error through silently (rejecting hostile input is the reader's job)
@@ -24,9 +24,11 @@
 #include <utility>
 #include <vector>
 
+#include "hostile_cases.hpp"
+
 namespace mobilellm::fuzz {
 
-using Seed = std::pair<std::string, std::vector<std::uint8_t>>;  // file name, bytes
+using hostile::Seed;
 
 inline void write_seed(const std::filesystem::path& path, std::span<const std::uint8_t> bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

@@ -503,6 +503,127 @@ inline std::map<std::string, Bytes> base_folder(Input input) {
   return files;
 }
 
+// =================================================================== seed corpora for fuzzing
+//
+// The inputs the libFuzzer harnesses in tests/fuzz/ start from (`HARNESS --write-seeds=DIR`): valid
+// inputs of each reader, varied to reach its different paths. HostileSeeds.FuzzSeedsAreAccepted
+// checks that each one is accepted.
+using Seed = std::pair<std::string, Bytes>;  // file name, contents
+
+inline std::vector<Seed> gguf_fuzz_seeds() {
+  test::ModelSpec w8a8 = gguf_spec();
+  w8a8.weight_type = "W8A8";
+  test::ModelSpec untied = gguf_spec();
+  untied.embedding_sharing = false;
+  untied.merges = true;
+  untied.padding_token = true;
+  untied.weight_type = "F16";
+  return {{"f32.gguf", gguf_seed().bytes},
+          {"w8a8.gguf", test::ModelBuilder(w8a8).bytes()},
+          {"untied-f16-merges.gguf", test::ModelBuilder(untied).bytes()}};
+}
+
+inline std::vector<Seed> safetensors_fuzz_seeds() {
+  namespace cb = checkpoint_bytes;
+  const auto shards = shard_seeds();
+  // Every dtype, an empty tensor, a 0-d tensor and metadata.
+  const auto mixed = cb::build_safetensors({{"a", "F16", {2, 3}, cb::pattern(12, 1)},
+                                            {"b", "BF16", {4}, cb::pattern(8, 2)},
+                                            {"empty", "F32", {0, 5}, {}},
+                                            {"scalar", "F32", {}, cb::pattern(4, 3)}},
+                                           {{"format", "pt"}});
+  return {{"tiny.safetensors", safetensors_seed().bytes},
+          {"shard-1.safetensors", shards[0]},
+          {"shard-2.safetensors", shards[1]},
+          {"mixed.safetensors", mixed.bytes}};
+}
+
+// A state dict with views sharing a storage, a parameter (keep_vars=True), every storage class
+// and a 0-d tensor, and the storages it needs.
+inline std::vector<checkpoint_bytes::PickleTensor> varied_pickle_tensors() {
+  return {
+      {.name = "w", .key = "0", .storage_numel = 24, .shape = {4, 6}},
+      {.name = "view", .key = "0", .storage_numel = 24, .storage_offset = 12, .shape = {2, 6}},
+      {.name = "p",
+       .storage_class = "HalfStorage",
+       .key = "1",
+       .storage_numel = 6,
+       .shape = {6},
+       .parameter = true},
+      {.name = "b", .storage_class = "BFloat16Storage", .key = "2", .storage_numel = 1, .shape = {}},
+  };
+}
+
+inline std::vector<Seed> pickle_fuzz_seeds() {
+  namespace cb = checkpoint_bytes;
+  return {{"state-dict.pkl", torch_seed().pickle.bytes},
+          {"varied.pkl", cb::build_state_dict_pickle(varied_pickle_tensors()).bytes},
+          {"plain-dict.pkl",
+           cb::build_state_dict_pickle(varied_pickle_tensors(), {.ordered = false}).bytes}};
+}
+
+inline std::vector<Seed> zip_fuzz_seeds() {
+  namespace cb = checkpoint_bytes;
+  const auto& entries = torch_seed().entries;
+  const auto varied = cb::build_torch_archive(
+      cb::build_state_dict_pickle(varied_pickle_tensors()).bytes,
+      {{"0", cb::pattern(96, 1)}, {"1", cb::pattern(12, 2)}, {"2", cb::pattern(2, 3)}},
+      {.prefix = "model", .serialization_id = true});
+  return {{"pytorch_model.bin", torch_seed().archive.bytes},
+          {"zip64-extra.bin", cb::build_zip(entries, {.zip64_extra = true}).bytes},
+          {"no-descriptor.bin",
+           cb::build_zip(entries,
+                         {.data_descriptor = false, .alignment = 0, .zip64_end_records = false})
+               .bytes},
+          {"varied.bin", varied.bytes}};
+}
+
+inline std::vector<Seed> sentencepiece_fuzz_seeds() {
+  SentencePieceModel skipped;  // fields the reader skips, of all four wire types
+  skipped.trainer += pb::varint_field(1000, 7) + pb::bytes_field(1001, "x") +
+                     pb::float_field(1002, 1.0f) + pb::key(1003, 1) + std::string(8, '\0');
+  skipped.pieces[5].extra = pb::varint_field(99, 1);
+  SentencePieceModel no_prefix;  // add_dummy_prefix off, no pad or eos
+  no_prefix.normalizer += pb::int32_field(3, 0);
+  no_prefix.trainer += pb::int32_field(42, -1);
+  return {{"tokenizer.model", SentencePieceModel().bytes()},
+          {"skipped-fields.model", skipped.bytes()},
+          {"no-prefix.model", no_prefix.bytes()}};
+}
+
+// tokenizer.json, then optionally a NUL byte and tokenizer_config.json: the input format of
+// fuzz_tokenizer_json (JSON text never holds a raw NUL, so the split is unambiguous).
+inline std::vector<Seed> tokenizer_json_fuzz_seeds() {
+  const std::string config = tiny::tokenizer_config().dump();
+  auto joined = [](const ordered_json& tokenizer, const std::string* config_text) {
+    return to_bytes(tokenizer.dump() + (config_text ? std::string(1, '\0') + *config_text : ""));
+  };
+  // The other spelling of SentencePiece's text handling: a non-splitting Metaspace.
+  ordered_json metaspace = tiny::tokenizer_json();
+  metaspace["normalizer"] = nullptr;
+  metaspace["pre_tokenizer"] = {{"type", "Metaspace"},
+                                {"replacement", "\xe2\x96\x81"},
+                                {"split", false},
+                                {"prepend_scheme", "first"}};
+  return {{"tokenizer-and-config.json", joined(tiny::tokenizer_json(), &config)},
+          {"tokenizer.json", joined(tiny::tokenizer_json(), nullptr)},
+          {"metaspace.json", joined(metaspace, &config)}};
+}
+
+inline std::vector<Seed> config_fuzz_seeds() {
+  // The release form: MobileLLMForCausalLM with share_embedding, layer_sharing and head_dim.
+  ordered_json release = tiny::config();
+  release["architectures"] = {"MobileLLMForCausalLM"};
+  release["model_type"] = "mobilellm";
+  release["share_embedding"] = true;
+  release["layer_sharing"] = true;
+  release["head_dim"] = tiny::kHeadDim;
+  release["rope_scaling"] = nullptr;
+  release.erase("tie_word_embeddings");
+  return {{"config.json", to_bytes(tiny::config().dump(2))},
+          {"release-config.json", to_bytes(release.dump(2))}};
+}
+
 // ===================================================================================== cases
 
 enum class Stage {

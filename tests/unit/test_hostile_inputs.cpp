@@ -1822,6 +1822,35 @@ TEST(HostileSeeds, AreAcceptedAndConvert) {
   }
 }
 
+// The seed corpora of the libFuzzer harnesses (tests/fuzz/) are valid inputs of their readers.
+TEST(HostileSeeds, FuzzSeedsAreAccepted) {
+  const std::string dir = fresh_directory("fuzz");
+  const auto file = [&](const Seed& seed) {
+    const std::string path = dir + "/" + seed.first;
+    cb::write_file(path, seed.second);
+    return path;
+  };
+  for (const Seed& s : gguf_fuzz_seeds()) EXPECT_NO_THROW(ModelFile::open(file(s))) << s.first;
+  for (const Seed& s : safetensors_fuzz_seeds())
+    EXPECT_NO_THROW(read_safetensors(MappedFile::open(file(s)))) << s.first;
+  for (const Seed& s : pickle_fuzz_seeds())
+    EXPECT_NO_THROW(parse_state_dict_pickle(s.second, s.first)) << s.first;
+  for (const Seed& s : zip_fuzz_seeds())
+    EXPECT_NO_THROW(read_torch_checkpoint(MappedFile::open(file(s)))) << s.first;
+  for (const Seed& s : sentencepiece_fuzz_seeds())
+    EXPECT_NO_THROW(read_sentencepiece_model(s.second, s.first)) << s.first;
+  for (const Seed& s : tokenizer_json_fuzz_seeds()) {
+    const std::string text = to_string(s.second);
+    const std::size_t nul = text.find('\0');
+    const std::string config = nul == std::string::npos ? "" : text.substr(nul + 1);
+    EXPECT_NO_THROW(read_hf_tokenizer(text.substr(0, nul), s.first,
+                                      nul == std::string::npos ? nullptr : &config, s.first))
+        << s.first;
+  }
+  for (const Seed& s : config_fuzz_seeds())
+    EXPECT_NO_THROW(parse_hf_config(to_string(s.second), s.first)) << s.first;
+}
+
 // Truncation at every offset: for each input, every prefix of the seed is rejected with a
 // FormatError naming the file. Files of a few kilobytes are cut at every offset; the bulk data
 // of the larger ones at every 97th, and at each of the last 16 bytes.
