@@ -189,40 +189,50 @@ constexpr long kPeakIterations = 1 << 16;
 __attribute__((target("avx512f,avx512vnni"))) void bench_peak_avx512vnni(benchmark::State& state) {
   for (auto _ : state) {
     long n = kPeakIterations;
+    // clang-format off
     asm volatile(
-        "1:\n\t" MOBILELLM_DPBUSD(0) MOBILELLM_DPBUSD(1) MOBILELLM_DPBUSD(2) MOBILELLM_DPBUSD(3)
-            MOBILELLM_DPBUSD(4) MOBILELLM_DPBUSD(5) MOBILELLM_DPBUSD(6) MOBILELLM_DPBUSD(7)
-                MOBILELLM_DPBUSD(8) MOBILELLM_DPBUSD(9) MOBILELLM_DPBUSD(10) MOBILELLM_DPBUSD(11)
-                    MOBILELLM_DPBUSD(12) MOBILELLM_DPBUSD(13) MOBILELLM_DPBUSD(14)
-                        MOBILELLM_DPBUSD(15) "dec %[n]\n\tjnz 1b\n\t"
+        "1:\n\t"
+        MOBILELLM_DPBUSD(0)  MOBILELLM_DPBUSD(1)  MOBILELLM_DPBUSD(2)  MOBILELLM_DPBUSD(3)
+        MOBILELLM_DPBUSD(4)  MOBILELLM_DPBUSD(5)  MOBILELLM_DPBUSD(6)  MOBILELLM_DPBUSD(7)
+        MOBILELLM_DPBUSD(8)  MOBILELLM_DPBUSD(9)  MOBILELLM_DPBUSD(10) MOBILELLM_DPBUSD(11)
+        MOBILELLM_DPBUSD(12) MOBILELLM_DPBUSD(13) MOBILELLM_DPBUSD(14) MOBILELLM_DPBUSD(15)
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
         : [n] "+r"(n)
         :
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
           "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+    // clang-format on
   }
   state.counters["ops"] = benchmark::Counter(2.0 * 16 * 64 * kPeakIterations,
                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// clang-format off
 #define MOBILELLM_MADD_ADD(acc, tmp)                       \
   "vpmaddwd %%ymm14, %%ymm15, %%ymm" #tmp "\n\t"            \
   "vpaddd %%ymm" #tmp ", %%ymm" #acc ", %%ymm" #acc "\n\t"
+// clang-format on
 
 // 12 independent vpmaddwd + vpaddd chains (the AVX2 kernels' inner step without the widening
 // loads) on registers only: 12 x 16 multiply-adds per iteration.
 __attribute__((target("avx2"))) void bench_peak_avx2(benchmark::State& state) {
   for (auto _ : state) {
     long n = kPeakIterations;
+    // clang-format off
     asm volatile(
-        "1:\n\t" MOBILELLM_MADD_ADD(0, 12) MOBILELLM_MADD_ADD(1, 13) MOBILELLM_MADD_ADD(2, 12)
-            MOBILELLM_MADD_ADD(3, 13) MOBILELLM_MADD_ADD(4, 12) MOBILELLM_MADD_ADD(5, 13)
-                MOBILELLM_MADD_ADD(6, 12) MOBILELLM_MADD_ADD(7, 13) MOBILELLM_MADD_ADD(8, 12)
-                    MOBILELLM_MADD_ADD(9, 13) MOBILELLM_MADD_ADD(10, 12) MOBILELLM_MADD_ADD(11, 13)
-                        "dec %[n]\n\tjnz 1b\n\t"
+        "1:\n\t"
+        MOBILELLM_MADD_ADD(0, 12) MOBILELLM_MADD_ADD(1, 13)  MOBILELLM_MADD_ADD(2, 12)
+        MOBILELLM_MADD_ADD(3, 13) MOBILELLM_MADD_ADD(4, 12)  MOBILELLM_MADD_ADD(5, 13)
+        MOBILELLM_MADD_ADD(6, 12) MOBILELLM_MADD_ADD(7, 13)  MOBILELLM_MADD_ADD(8, 12)
+        MOBILELLM_MADD_ADD(9, 13) MOBILELLM_MADD_ADD(10, 12) MOBILELLM_MADD_ADD(11, 13)
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
         : [n] "+r"(n)
         :
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
           "xmm11", "xmm12", "xmm13", "cc");
+    // clang-format on
   }
   state.counters["ops"] = benchmark::Counter(2.0 * 12 * 16 * kPeakIterations,
                                              benchmark::Counter::kIsIterationInvariantRate);

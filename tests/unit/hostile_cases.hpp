@@ -550,7 +550,11 @@ inline std::vector<checkpoint_bytes::PickleTensor> varied_pickle_tensors() {
        .storage_numel = 6,
        .shape = {6},
        .parameter = true},
-      {.name = "b", .storage_class = "BFloat16Storage", .key = "2", .storage_numel = 1, .shape = {}},
+      {.name = "b",
+       .storage_class = "BFloat16Storage",
+       .key = "2",
+       .storage_numel = 1,
+       .shape = {}},
   };
 }
 

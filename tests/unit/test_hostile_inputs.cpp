@@ -15,15 +15,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
 #include <optional>
-#include <set>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "common/file.hpp"
@@ -47,7 +52,7 @@ constexpr std::uint64_t kMaxText = 64ull << 20;  // what the converter allows a 
 std::string str(std::uint64_t v) { return std::to_string(v); }
 // "7", "minus_1": a signed value as a test-name fragment.
 std::string signed_label(std::int64_t v) {
-  return v < 0 ? "minus_" + std::to_string(-v) : std::to_string(v);
+  return v < 0 ? "minus_" + std::to_string(0 - static_cast<std::uint64_t>(v)) : std::to_string(v);
 }
 
 // =============================================================================== the model file
@@ -1849,6 +1854,53 @@ TEST(HostileSeeds, FuzzSeedsAreAccepted) {
   }
   for (const Seed& s : config_fuzz_seeds())
     EXPECT_NO_THROW(parse_hf_config(to_string(s.second), s.first)) << s.first;
+}
+
+// The reproducers of past fuzzer findings (tests/fuzz/regressions/<harness>/, see
+// tests/fuzz/README.md), replayed through the harness's reader in every build: each may be
+// accepted or rejected with a mobilellm::Error, nothing else.
+TEST(HostileRegressions, FuzzFindingsStayFixed) {
+  const fs::path root = fs::path(__FILE__).parent_path().parent_path() / "fuzz" / "regressions";
+  if (!fs::is_directory(root)) GTEST_SKIP() << root << " is absent";
+  const std::map<std::string, std::function<void(const std::string&, const Bytes&)>> readers = {
+      {"fuzz_gguf", [](const std::string& path, const Bytes&) { ModelFile::open(path); }},
+      {"fuzz_safetensors",
+       [](const std::string& path, const Bytes&) { read_safetensors(MappedFile::open(path)); }},
+      {"fuzz_torch_pickle",
+       [](const std::string& path, const Bytes& b) { parse_state_dict_pickle(b, path); }},
+      {"fuzz_zip", [](const std::string& path,
+                      const Bytes&) { read_torch_checkpoint(MappedFile::open(path)); }},
+      {"fuzz_sentencepiece",
+       [](const std::string& path, const Bytes& b) { read_sentencepiece_model(b, path); }},
+      {"fuzz_tokenizer_json",
+       [](const std::string& path, const Bytes& b) {
+         const std::string text = to_string(b);
+         const std::size_t nul = text.find('\0');
+         const std::string config = nul == std::string::npos ? "" : text.substr(nul + 1);
+         read_hf_tokenizer(text.substr(0, nul), path, nul == std::string::npos ? nullptr : &config,
+                           path);
+       }},
+      {"fuzz_hf_config",
+       [](const std::string& path, const Bytes& b) { parse_hf_config(to_string(b), path); }},
+  };
+  std::size_t replayed = 0;
+  for (const auto& harness : fs::directory_iterator(root)) {
+    const std::string name = harness.path().filename().string();
+    ASSERT_TRUE(readers.contains(name)) << "no harness is named " << name;
+    for (const auto& entry : fs::directory_iterator(harness.path())) {
+      const std::string path = entry.path().string();
+      const auto file = MappedFile::open(path);
+      const Bytes bytes(file->bytes().begin(), file->bytes().end());
+      try {
+        readers.at(name)(path, bytes);
+      } catch (const Error&) {
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << path << ": threw " << typeid(e).name() << ": " << e.what();
+      }
+      ++replayed;
+    }
+  }
+  std::cout << replayed << " fuzzer reproducers replayed\n";
 }
 
 // Truncation at every offset: for each input, every prefix of the seed is rejected with a
