@@ -15,7 +15,8 @@ root=${MOBILELLM_BUILD_ROOT:-build}
 jobs=$(nproc)
 fuzz_seconds=${MOBILELLM_FUZZ_SECONDS:-20}
 
-step() { printf '\n==== %s ====\n' "$*"; }
+start=$SECONDS
+step() { printf '\n==== [%dm%02ds] %s ====\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$*"; }
 
 step "dependencies"
 tools/install-deps.sh
