@@ -111,6 +111,78 @@ struct QGemmVariant {
 
 inline std::uint32_t k_padded(std::uint32_t k, std::uint32_t kr) { return (k + kr - 1) / kr * kr; }
 
+// ------------------------------------------------------------------- group-wise W8A8 ("g32")
+//
+// The same product with one scale per group of kGroupSize consecutive K, for the weights (per
+// output row and group, static) and for the activations (per token and group, dynamic):
+//   A: int8, a_scale[m][g]   ("qs8dg32")        W: int8, w_scale[n][g]   ("qs8cg32")
+//   S[m][n][g] = sum_{k in group g} A[m][k] * W[n][k]      (exact int32: |S| <= 32 * 2^14 = 2^19)
+//   C[m][n]    = sum_g (a_scale[m][g] * w_scale[n][g]) * float(S[m][n][g])
+// Group g covers K indices [32g, min(32g + 32, K)); the last group of a K that is not a multiple
+// of 32 is shorter (the kernels see it zero-padded). The float result is evaluated as exactly
+//     acc = 0.0f;  for g = 0, 1, ...: acc = acc + (a_scale[m][g] * w_scale[n][g]) * float(S);
+// in this order, no fused multiply-add, so a variant that follows it reproduces the reference
+// bit for bit (float(S) is exact: |S| < 2^24).
+//
+// Layouts:
+//   - W and its scales are handed to pack() as canonical rows (N rows of K int8; N rows of
+//     group_count(K) floats, as stored in the model file). pack() copies both into the variant's
+//     private layout, so the kernels take no separate w_scale.
+//   - A rows are `a_stride` bytes apart, a_stride >= k_padded(k, kGroupSize), and bytes
+//     [k, k_padded(k, kGroupSize)) of each row are zero (quantize_groups() writes them). a_scale
+//     holds group_count(k) floats per row, rows back to back.
+//   - Columns, [n_begin, n_end), threads and preconditions as for QGemmVariant above.
+inline constexpr std::uint32_t kGroupSize = 32;
+
+inline std::uint32_t group_count(std::uint32_t k) { return (k + kGroupSize - 1) / kGroupSize; }
+
+struct QGemmG32Variant {
+  const char* name;       // e.g. "qgemm_f32_qs8dg32_qs8cg32__avx512vnni_4x32c4"
+  const char* gemv_name;  // e.g. "qgemv_f32_qs8dg32_qs8cg32__avx512vnni_32c4"
+  const char* isa;        // as QGemmVariant::isa; at most one grouped variant per ISA
+  bool (*supported)(const CpuFeatures&);
+  std::uint32_t mr, nr, kr;
+
+  std::size_t (*packed_size)(std::uint32_t n, std::uint32_t k);
+  // Canonical int8 rows W[n][k] and scales w_scale[n][group_count(k)] -> private layout.
+  void (*pack)(std::uint32_t n, std::uint32_t k, const std::int8_t* w, const float* w_scale,
+               void* packed);
+
+  // Exact int32 group sums: c[m * c_stride + j * group_count(k) + g] = S[m][j][g] for j in
+  // [n_begin, n_end) (c_stride >= n * group_count(k)). Test path.
+  void (*gemm_s32)(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                   const std::int8_t* a, std::size_t a_stride, const void* packed, std::int32_t* c,
+                   std::size_t c_stride);
+  // The rescaled product for M >= 1 rows of A.
+  void (*gemm_f32)(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                   const std::int8_t* a, std::size_t a_stride, const float* a_scale,
+                   const void* packed, float* c, std::size_t c_stride);
+  // M = 1 (decode): one activation row (group_count(k) scales) against columns [n_begin, n_end).
+  void (*gemv_f32)(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                   const std::int8_t* a, const float* a_scale, const void* packed, float* c);
+};
+
+// The activation quantizer per group: the per-row quantizer `q` applied to every group of 32 of
+// every row, the last group of a row zero-padded to 32 bytes. So each group gets its own scale,
+// q_stride >= k_padded(k, kGroupSize), and `scale` receives group_count(k) floats per row. The
+// bytes are identical for every QuantizeVariant (their contract).
+inline void quantize_groups(const QuantizeVariant& q, std::uint32_t m, std::uint32_t k,
+                            const float* x, std::size_t x_stride, std::int8_t* out,
+                            std::size_t q_stride, float* scale) {
+  const std::uint32_t groups = group_count(k), full = k / kGroupSize, tail = k % kGroupSize;
+  for (std::uint32_t i = 0; i < m; ++i) {
+    const float* row = x + i * x_stride;
+    std::int8_t* qrow = out + i * q_stride;
+    float* srow = scale + static_cast<std::size_t>(i) * groups;
+    // The full groups of a row are consecutive rows of kGroupSize floats.
+    if (full > 0) q.run(full, kGroupSize, kGroupSize, row, kGroupSize, qrow, kGroupSize, srow);
+    if (tail > 0) {
+      const std::size_t at = static_cast<std::size_t>(full) * kGroupSize;
+      q.run(1, tail, kGroupSize, row + at, tail, qrow + at, kGroupSize, srow + full);
+    }
+  }
+}
+
 // Every variant compiled into this build for this architecture (supported or not by this CPU),
 // scalar reference first, then in increasing order of preference (the last one this CPU supports
 // is the default). Tests and benchmarks iterate over these.
@@ -131,5 +203,13 @@ const QuantizeVariant& select_quantize(const char* override_isa = nullptr);
 // functions above apply to cpu_features(). Deterministic and uncached (tests use made-up CPUs).
 const QGemmVariant& resolve_qgemm(std::string_view isa, const CpuFeatures& cpu);
 const QuantizeVariant& resolve_quantize(std::string_view isa, const CpuFeatures& cpu);
+
+// The group-wise variants, scalar reference first, then in increasing order of preference.
+std::span<const QGemmG32Variant> qgemm_g32_variants();
+// The grouped GEMM for the same names and rules: the most preferred one this CPU supports among
+// those whose ISA is at or below the GEMM select_qgemm(override_isa) would choose (ISAs without a
+// grouped variant fall back to the best one below them, at worst the scalar reference).
+const QGemmG32Variant& select_qgemm_g32(const char* override_isa = nullptr);
+const QGemmG32Variant& resolve_qgemm_g32(std::string_view isa, const CpuFeatures& cpu);
 
 }  // namespace mobilellm::kernels

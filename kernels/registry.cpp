@@ -21,29 +21,35 @@ namespace mobilellm::kernels {
 
 namespace scalar {
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_1x1c1;
+extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_1x1c1;
 extern const QuantizeVariant quantize_qs8dx_f32;
 }  // namespace scalar
 
 #if MOBILELLM_KERNELS_X86_64
 namespace avx2 {
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x8c8;
+extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_2x16c2;
 extern const QuantizeVariant quantize_qs8dx_f32;
 }  // namespace avx2
 namespace avx512vnni {
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x64c4;
+extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_4x32c4;
 }  // namespace avx512vnni
 #endif
 
 #if MOBILELLM_KERNELS_AARCH64
 namespace neon {
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x4c16;
+extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_2x4c16;
 extern const QuantizeVariant quantize_qs8dx_f32;
 }  // namespace neon
 namespace neondot {
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c4;
+extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_4x16c4;
 }  // namespace neondot
 namespace neoni8mm {
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c8;
+extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_4x16c8;
 }  // namespace neoni8mm
 #endif
 
@@ -60,6 +66,24 @@ std::span<const QGemmVariant> qgemm_variants() {
     neon::qgemm_f32_qs8dx_qs8cx_2x4c16,
     neondot::qgemm_f32_qs8dx_qs8cx_4x16c4,
     neoni8mm::qgemm_f32_qs8dx_qs8cx_4x16c8,
+#endif
+  };
+  return table;
+}
+
+std::span<const QGemmG32Variant> qgemm_g32_variants() {
+  // The scalar reference first, then in increasing order of preference; at most one per ISA, and
+  // an ISA may have none (the selection then falls back to the best one below it).
+  static const QGemmG32Variant table[] = {
+    scalar::qgemm_f32_qs8dg32_qs8cg32_1x1c1,
+#if MOBILELLM_KERNELS_X86_64
+    avx2::qgemm_f32_qs8dg32_qs8cg32_2x16c2,
+    avx512vnni::qgemm_f32_qs8dg32_qs8cg32_4x32c4,
+#endif
+#if MOBILELLM_KERNELS_AARCH64
+    neon::qgemm_f32_qs8dg32_qs8cg32_2x4c16,
+    neondot::qgemm_f32_qs8dg32_qs8cg32_4x16c4,
+    neoni8mm::qgemm_f32_qs8dg32_qs8cg32_4x16c8,
 #endif
   };
   return table;
@@ -141,6 +165,23 @@ const QuantizeVariant& quantizer_for(const QGemmVariant& gemm, const CpuFeatures
   return *best;
 }
 
+// The grouped GEMM paired with a per-row GEMM: the most preferred supported one whose ISA ranks
+// at or below the per-row GEMM's.
+const QGemmG32Variant& grouped_for(const QGemmVariant& gemm, const CpuFeatures& cpu) {
+  const int ceiling = isa_rank(gemm.isa);
+  const auto grouped = qgemm_g32_variants();
+  const QGemmG32Variant* best = &grouped[0];  // the scalar reference
+  int best_rank = 0;
+  for (const QGemmG32Variant& g : grouped) {
+    const int rank = isa_rank(g.isa);
+    if (rank > best_rank && rank <= ceiling && g.supported(cpu)) {
+      best = &g;
+      best_rank = rank;
+    }
+  }
+  return *best;
+}
+
 // The process-wide choice when no override is passed: MOBILELLM_KERNELS, else the best.
 const QGemmVariant& default_qgemm() {
   static const QGemmVariant& chosen = []() -> const QGemmVariant& {
@@ -167,6 +208,14 @@ const QGemmVariant& select_qgemm(const char* override_isa) {
 
 const QuantizeVariant& select_quantize(const char* override_isa) {
   return quantizer_for(select_qgemm(override_isa), cpu_features());
+}
+
+const QGemmG32Variant& resolve_qgemm_g32(std::string_view isa, const CpuFeatures& cpu) {
+  return grouped_for(resolve(isa, cpu, ""), cpu);
+}
+
+const QGemmG32Variant& select_qgemm_g32(const char* override_isa) {
+  return grouped_for(select_qgemm(override_isa), cpu_features());
 }
 
 }  // namespace mobilellm::kernels

@@ -16,7 +16,13 @@ jobs=$(nproc)
 fuzz_seconds=${MOBILELLM_FUZZ_SECONDS:-20}
 
 start=$SECONDS
-step() { printf '\n==== [%dm%02ds] %s ====\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$*"; }
+# Each heading shows the wall time so far and the CPU time used by the stages so far (children's
+# user + system seconds), which tells how long the run would take on an idle machine.
+cpu_seconds() { times | awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }'; }
+step() {
+  printf '\n==== [%dm%02ds wall, %ds cpu] %s ====\n' $(((SECONDS - start) / 60)) \
+    $(((SECONDS - start) % 60)) "$(cpu_seconds)" "$*"
+}
 
 step "dependencies"
 tools/install-deps.sh
@@ -43,7 +49,7 @@ cmake -S . -B "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOBILELLM_WERROR=
 cmake --build "$root/tsan" -j"$jobs" --target mobilellm_tests mobilellm_cli test_capi
 step "TSan tests (where threads meet: thread pool, sessions, generation)"
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$root/tsan" --output-on-failure -j"$jobs" \
-  -R '^(Session|Generation|ThreadPool|capi|fixture)'
+  -R '^(Session|Generation|ThreadPool|capi|fixture|Energy)'
 
 step "fuzz smoke runs (${fuzz_seconds}s each)"
 CC=clang CXX=clang++ cmake -S . -B "$root/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -76,7 +76,8 @@ class ModelFile {
   std::uint32_t gguf_version() const { return gguf_version_; }
   std::uint64_t alignment() const { return alignment_; }
   const std::string& name() const { return name_; }  // general.name, may be empty
-  // "F32", "F16", "BF16" or "W8A8": the type of the linear weights (mobilellm.weight_type).
+  // "F32", "F16", "BF16", "W8A8" or "W8A8G32": the type of the linear weights
+  // (mobilellm.weight_type).
   const std::string& weight_type() const { return weight_type_; }
   const ModelConfig& config() const { return config_; }
   const Vocabulary& vocab() const { return vocab_; }

@@ -168,21 +168,53 @@ float load_elem(SourceDType t, const std::uint8_t* p) {
   return 0.0f;
 }
 
-// Symmetric per-row int8 quantization: scale = max|w| / 127, q = round(w / scale) with ties away
-// from zero, so q is in [-127, 127]; an all-zero row has scale 0 and q = 0.
-float row_scale(const SourceTensor& s, std::size_t row, std::size_t cols) {
+// max|w| / 127 over elements [begin, end) of a row; NaN when one of them is NaN, infinite when one
+// is infinite, so that the caller can reject the tensor (a NaN must not vanish in the maximum).
+float range_scale(const SourceTensor& s, std::size_t row, std::size_t cols, std::size_t begin,
+                  std::size_t end) {
   const std::size_t es = source_dtype_size(s.dtype);
   float amax = 0.0f;
-  for (std::size_t c = 0; c < cols; ++c)
-    amax = std::max(amax, std::fabs(load_elem(s.dtype, s.bytes.data() + (row * cols + c) * es)));
+  for (std::size_t c = begin; c < end; ++c) {
+    const float a = std::fabs(load_elem(s.dtype, s.bytes.data() + (row * cols + c) * es));
+    if (std::isnan(a)) return a;
+    amax = std::max(amax, a);
+  }
   return amax / 127.0f;
 }
 
-void fill_scales(const SourceTensor& s, std::span<std::byte> out) {
+// Symmetric per-row int8 quantization: scale = max|w| / 127, q = round(w / scale) with ties away
+// from zero, so q is in [-127, 127]; an all-zero row has scale 0 and q = 0.
+float row_scale(const SourceTensor& s, std::size_t row, std::size_t cols) {
+  return range_scale(s, row, cols, 0, cols);
+}
+
+// Group-wise (W8A8G32): the same rule over each run of `group` elements of a row (the last run of
+// a row may be shorter): scale = max|w| / 127 of the run, q = round(w / scale), ties away from
+// zero; an all-zero run has scale 0.
+float group_scale(const SourceTensor& s, std::size_t row, std::size_t cols, std::size_t begin,
+                  std::size_t end) {
+  return range_scale(s, row, cols, begin, end);
+}
+
+std::size_t group_count(std::size_t cols, std::uint32_t group) {
+  return (cols + group - 1) / group;
+}
+
+void fill_scales(const SourceTensor& s, std::uint32_t group, std::span<std::byte> out) {
   const std::size_t rows = s.shape[0], cols = s.shape[1];
+  if (group == 0) {
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float scale = row_scale(s, r, cols);
+      std::memcpy(out.data() + 4 * r, &scale, 4);
+    }
+    return;
+  }
+  const std::size_t groups = group_count(cols, group);
   for (std::size_t r = 0; r < rows; ++r) {
-    const float scale = row_scale(s, r, cols);
-    std::memcpy(out.data() + 4 * r, &scale, 4);
+    for (std::size_t g = 0; g < groups; ++g) {
+      const float scale = group_scale(s, r, cols, g * group, std::min(cols, (g + 1) * group));
+      std::memcpy(out.data() + 4 * (r * groups + g), &scale, 4);
+    }
   }
 }
 
@@ -202,13 +234,38 @@ void fill_quantized(const SourceTensor& s, const std::string& src_file, std::spa
   }
 }
 
+void fill_quantized_groups(const SourceTensor& s, std::uint32_t group, const std::string& src_file,
+                           std::span<std::byte> out) {
+  const std::size_t rows = s.shape[0], cols = s.shape[1];
+  const std::size_t es = source_dtype_size(s.dtype);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t begin = 0; begin < cols; begin += group) {
+      const std::size_t end = std::min(cols, begin + group);
+      const float scale = group_scale(s, r, cols, begin, end);
+      if (!std::isfinite(scale))
+        throw FormatError(src_file, s.name,
+                          fmt::format("row {}, columns {}..{} hold a non-finite value", r, begin,
+                                      end - 1));
+      for (std::size_t c = begin; c < end; ++c) {
+        const float v = load_elem(s.dtype, s.bytes.data() + (r * cols + c) * es);
+        // An IEEE division, rounded half away from zero: |v| <= 127 * scale up to the rounding
+        // of the scale, so the clamp only absorbs that last ulp.
+        const float q = scale > 0.0f ? std::clamp(std::round(v / scale), -127.0f, 127.0f) : 0.0f;
+        out[r * cols + c] = static_cast<std::byte>(static_cast<std::int8_t>(q));
+      }
+    }
+  }
+}
+
 // Converts `src` into `out` (already sized for `type`). Same-type copies are byte-exact; every
 // narrowing conversion rounds to nearest even and refuses to turn a finite value into inf.
-void fill_tensor(const Planned& p, const std::string& src_file, std::span<std::byte> out) {
+void fill_tensor(const Planned& p, std::uint32_t group, const std::string& src_file,
+                 std::span<std::byte> out) {
   const SourceTensor& s = *p.src;
   const std::size_t n = s.bytes.size() / source_dtype_size(s.dtype);
   if (p.type == TensorType::i8) {
-    fill_quantized(s, src_file, out);
+    if (group == 0) fill_quantized(s, src_file, out);
+    else fill_quantized_groups(s, group, src_file, out);
     return;
   }
   if (to_tensor_type(s.dtype) == p.type) {
@@ -241,6 +298,12 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
   const std::string& dir = opt.input_dir;
   if (!fs::is_directory(dir)) throw IoError(dir + ": not a directory");
   if (opt.output_path.empty()) throw InvalidArgument("convert: no output path given");
+  const std::uint32_t group = opt.w8a8_group_size;
+  if (group != 0 && group != 32)
+    throw InvalidArgument(fmt::format("convert: W8A8 group size {} is not supported (0: one scale "
+                                      "per row, or 32)", group));
+  if (group != 0 && opt.type != OutputType::w8a8)
+    throw InvalidArgument("convert: a W8A8 group size needs the w8a8 output type");
 
   // 1. Hyper-parameters.
   const std::string config_file = join(dir, "config.json");
@@ -373,7 +436,9 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
                                     source_dtype_name(p.src->dtype), tensor_type_name(*matrix_type)));
     matrix_type = p.type;
   }
-  report.weight_type = *matrix_type == TensorType::i8 ? "W8A8" : tensor_type_name(*matrix_type);
+  report.weight_type = *matrix_type != TensorType::i8 ? tensor_type_name(*matrix_type)
+                       : group == 0                   ? "W8A8"
+                                                      : fmt::format("W8A8G{}", group);
 
   // 5. Write.
   gguf::Writer out;
@@ -429,12 +494,17 @@ ConvertReport convert_checkpoint(const ConvertOptions& opt) {
     sizes.push_back(numel * tensor_type_size(p.type));
     report.parameter_count += numel;
     out.add_tensor(p.name, p.type, dims,
-                   [&p, &w](std::span<std::byte> dst) { fill_tensor(p, w.file, dst); });
-    if (p.type == TensorType::i8) {  // its per-row scales: "X.weight" -> "X.scale"
+                   [&p, &w, group](std::span<std::byte> dst) {
+                     fill_tensor(p, group, w.file, dst);
+                   });
+    if (p.type == TensorType::i8) {  // its scales: "X.weight" -> "X.scale"
       const std::string scale_name = p.name.substr(0, p.name.size() - 7) + ".scale";
-      sizes.push_back(p.expect[0] * 4);
-      out.add_tensor(scale_name, TensorType::f32, {p.expect[0]},
-                     [&p](std::span<std::byte> dst) { fill_scales(*p.src, dst); });
+      // Per row: dims {rows}. Per group: dims {groups per row, rows}, each row's scales together.
+      std::vector<std::uint64_t> scale_dims = {p.expect[0]};
+      if (group != 0) scale_dims = {group_count(p.expect[1], group), p.expect[0]};
+      sizes.push_back(scale_dims[0] * (group != 0 ? scale_dims[1] : 1) * 4);
+      out.add_tensor(scale_name, TensorType::f32, scale_dims,
+                     [&p, group](std::span<std::byte> dst) { fill_scales(*p.src, group, dst); });
     }
   }
   std::uint64_t total_bytes = 0, done_bytes = 0;

@@ -280,8 +280,9 @@ struct ModelFileLoader {
     const auto& wt = require("mobilellm.weight_type", ValueType::string);
     m.weight_type_ = std::get<std::string>(wt.value.v);
     if (m.weight_type_ != "F32" && m.weight_type_ != "F16" && m.weight_type_ != "BF16" &&
-        m.weight_type_ != "W8A8")
-      fail(wt, fmt::format("\"{}\" is not one of F32, F16, BF16, W8A8", printable(m.weight_type_)));
+        m.weight_type_ != "W8A8" && m.weight_type_ != "W8A8G32")
+      fail(wt, fmt::format("\"{}\" is not one of F32, F16, BF16, W8A8, W8A8G32",
+                           printable(m.weight_type_)));
   }
 
   void load_vocab() {
@@ -376,7 +377,10 @@ struct ModelFileLoader {
     const std::uint64_t E = cfg.embedding_length, V = cfg.vocab_size, F = cfg.feed_forward_length;
     const std::uint64_t q_rows = std::uint64_t{cfg.head_count} * cfg.head_dim;
     const std::uint64_t kv_rows = std::uint64_t{cfg.head_count_kv} * cfg.head_dim;
-    const bool w8a8 = m.weight_type_ == "W8A8";
+    // W8A8: one scale per row. W8A8G32: one scale per group of 32 elements of a row, the last
+    // group of a row shorter when the row length is not a multiple of 32.
+    const std::uint64_t group = m.weight_type_ == "W8A8G32" ? 32 : 0;
+    const bool w8a8 = m.weight_type_ == "W8A8" || group != 0;
     const TensorType wtype = w8a8                        ? TensorType::i8
                              : m.weight_type_ == "F16"   ? TensorType::f16
                              : m.weight_type_ == "BF16"  ? TensorType::bf16
@@ -386,11 +390,14 @@ struct ModelFileLoader {
       out.push_back({std::move(name), TensorType::f32, {E}, slot, false});
     };
     // A matrix with `rows` rows of `cols` elements (PyTorch [rows, cols]) plus, for W8A8, its
-    // per-row scales.
+    // scales: {rows} per row, {groups, rows} per group (each row's group scales together).
     auto matrix = [&](const std::string& base, std::uint64_t cols, std::uint64_t rows,
                       const TensorView** slot, const TensorView** scale_slot) {
       out.push_back({base + ".weight", wtype, {cols, rows}, slot, false});
-      if (w8a8) out.push_back({base + ".scale", TensorType::f32, {rows}, scale_slot, true});
+      if (!w8a8) return;
+      std::vector<std::uint64_t> scale_dims = {rows};
+      if (group != 0) scale_dims = {(cols + group - 1) / group, rows};
+      out.push_back({base + ".scale", TensorType::f32, std::move(scale_dims), scale_slot, true});
     };
 
     matrix("token_embd", E, V, &m.token_embd_, &m.token_embd_scale_);
@@ -457,14 +464,20 @@ struct ModelFileLoader {
     }
   }
 
-  // A row scale multiplies every weight of its row: a NaN, infinite or negative one is corrupt.
+  // A scale multiplies every weight of its row (or group): a NaN, infinite or negative one is
+  // corrupt. Per row the dims are {rows}; per group {groups, rows}.
   void check_scales(const TensorView& t) const {
-    for (std::uint64_t i = 0; i < t.dims[0]; ++i) {
+    const std::uint64_t count = t.element_count();
+    const std::uint64_t groups = t.dims.size() == 2 ? t.dims[0] : 0;
+    for (std::uint64_t i = 0; i < count; ++i) {
       float s;
       std::memcpy(&s, t.data + 4 * i, 4);
-      if (!std::isfinite(s) || s < 0)
-        fail(t.name, fmt::format("scale of row {} is {}, not a finite non-negative number", i, s),
-             t.file_offset + 4 * i);
+      if (std::isfinite(s) && s >= 0) continue;
+      const std::string where = groups == 0
+                                    ? fmt::format("row {}", i)
+                                    : fmt::format("row {}, group {}", i / groups, i % groups);
+      fail(t.name, fmt::format("scale of {} is {}, not a finite non-negative number", where, s),
+           t.file_offset + 4 * i);
     }
   }
 };

@@ -30,8 +30,21 @@ Matrix bind(const TensorView& w, const TensorView* scale) {
   m.data = w.data;
   m.rows = static_cast<std::uint32_t>(w.rows());
   m.cols = static_cast<std::uint32_t>(w.cols());
-  if (w.type == TensorType::i8) m.scales = reinterpret_cast<const float*>(scale->data);
+  if (w.type == TensorType::i8) {
+    m.scales = reinterpret_cast<const float*>(scale->data);
+    // The loader checked the shape: {rows} per row, {groups, rows} per group of kGroupSize.
+    if (scale->dims.size() == 2) m.groups = static_cast<std::uint32_t>(scale->dims[0]);
+  }
   return m;
+}
+
+// The kernels' sums are exact only up to kMaxK products per row (kernels.hpp). The loader allows
+// longer rows, so an int8 matrix is checked here, before anything is packed.
+void check_kernel_limits(const ModelFile& f, const TensorView& w) {
+  if (w.type != TensorType::i8 || w.cols() <= kernels::kMaxK) return;
+  throw UnsupportedError(f.path() + ": " + w.name + ": rows of " + std::to_string(w.cols()) +
+                         " int8 elements; the W8A8 kernels accept at most " +
+                         std::to_string(kernels::kMaxK));
 }
 
 const float* f32(const TensorView& t) { return reinterpret_cast<const float*>(t.data); }
@@ -47,9 +60,20 @@ const float* row_f32(const Matrix& m, std::uint32_t r, float* buf) {
     case TensorType::bf16:
       vec::bf16_to_f32(reinterpret_cast<const std::uint16_t*>(m.data) + off, buf, m.cols);
       return buf;
-    case TensorType::i8:
-      vec::i8_to_f32(reinterpret_cast<const std::int8_t*>(m.data) + off, m.scales[r], buf, m.cols);
+    case TensorType::i8: {
+      const auto* q = reinterpret_cast<const std::int8_t*>(m.data) + off;
+      if (m.groups == 0) {
+        vec::i8_to_f32(q, m.scales[r], buf, m.cols);
+        return buf;
+      }
+      const float* scales = m.scales + std::size_t(r) * m.groups;
+      for (std::uint32_t g = 0; g < m.groups; ++g) {
+        const std::uint32_t begin = g * kernels::kGroupSize;
+        vec::i8_to_f32(q + begin, scales[g], buf + begin,
+                       std::min(kernels::kGroupSize, m.cols - begin));
+      }
       return buf;
+    }
   }
   return buf;
 }
@@ -117,32 +141,52 @@ Transformer::Transformer(const ModelFile& f, const char* kernel_override) : conf
   }
   if (embedding_.type != TensorType::i8) return;
 
-  // W8A8: pick the kernels once, then repack every int8 matrix into their layout. The embedding
-  // is looked up row by row from the file's canonical rows; it is packed only as the output head.
-  qgemm_ = &kernels::select_qgemm(kernel_override);
+  // W8A8: check every int8 matrix against the kernels' limit, pick the kernels once, then repack
+  // every int8 matrix into their layout. The embedding is looked up row by row from the file's
+  // canonical rows; it is packed only as the output head.
+  check_kernel_limits(f, f.token_embd());
+  check_kernel_limits(f, f.output());
+  for (std::uint32_t i = 0; i < config_.block_count; ++i) {
+    const BlockTensors& b = f.block(i);
+    for (const TensorView* t : {b.attn_q, b.attn_k, b.attn_v, b.attn_output, b.ffn_gate, b.ffn_up,
+                                b.ffn_down})
+      check_kernel_limits(f, *t);
+  }
+  const bool grouped = embedding_.groups != 0;
+  if (grouped) qgemm_g32_ = &kernels::select_qgemm_g32(kernel_override);
+  else qgemm_ = &kernels::select_qgemm(kernel_override);
   quantize_ = &kernels::select_quantize(kernel_override);
+  auto packed_size = [&](const Matrix& m) {
+    return grouped ? qgemm_g32_->packed_size(m.rows, m.cols) : qgemm_->packed_size(m.rows, m.cols);
+  };
   std::vector<Matrix*> mats{&output_};
   for (Block& b : blocks_)
     for (Matrix* m : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) mats.push_back(m);
   std::vector<std::uint64_t> offsets;
   for (Matrix* m : mats) {
     offsets.push_back(packed_size_);
-    const auto bytes = checked_align_up(qgemm_->packed_size(m->rows, m->cols), 64);
+    const auto bytes = checked_align_up(packed_size(*m), 64);
     if (!bytes || !checked_add(packed_size_, *bytes)) throw std::bad_alloc();
     packed_size_ += *bytes;
   }
   packed_ = static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::uint64_t>(packed_size_, 64)));
   if (!packed_) throw std::bad_alloc();
   for (std::size_t i = 0; i < mats.size(); ++i) {
-    qgemm_->pack(mats[i]->rows, mats[i]->cols, reinterpret_cast<const std::int8_t*>(mats[i]->data),
-                 packed_ + offsets[i]);
-    mats[i]->packed = packed_ + offsets[i];
+    Matrix& m = *mats[i];
+    const auto* w = reinterpret_cast<const std::int8_t*>(m.data);
+    if (grouped) qgemm_g32_->pack(m.rows, m.cols, w, m.scales, packed_ + offsets[i]);
+    else qgemm_->pack(m.rows, m.cols, w, packed_ + offsets[i]);
+    m.packed = packed_ + offsets[i];
   }
 }
 
 Transformer::~Transformer() { std::free(packed_); }
 
 std::string Transformer::kernels_description() const {
+  if (qgemm_g32_) {
+    return std::string(qgemm_g32_->gemv_name) + " (decode), " + qgemm_g32_->name + " (prefill), " +
+           quantize_->name + " per group of " + std::to_string(kernels::kGroupSize);
+  }
   if (!qgemm_) {
     return std::string("float32 ") + tensor_type_name(embedding_.type) +
            " weights, xsimd loops (baseline ISA)";
@@ -158,6 +202,10 @@ void Transformer::linear(ThreadPool& pool, const Matrix& m, const float* X, std:
                          float* Y, Scratch& s, std::size_t row_stride) const {
   if (m.type != TensorType::i8) {
     linear_float(pool, m, X, count, Y, s.row.data(), row_stride);
+    return;
+  }
+  if (m.groups != 0) {
+    linear_grouped(pool, m, X, count, Y, s);
     return;
   }
   const kernels::QGemmVariant& kv = *qgemm_;
@@ -176,6 +224,28 @@ void Transformer::linear(ThreadPool& pool, const Matrix& m, const float* X, std:
     else
       kv.gemm_f32(count, n0, n1, m.cols, s.qa.data(), kp, s.qscale.data(), m.packed, m.scales, Y,
                   m.rows);
+  });
+}
+
+// The group-wise form: each row of X quantized per group of kGroupSize (its own scale per
+// group), the grouped kernel, the output columns split over the threads on nr boundaries.
+void Transformer::linear_grouped(ThreadPool& pool, const Matrix& m, const float* X,
+                                 std::uint32_t count, float* Y, Scratch& s) const {
+  const kernels::QGemmG32Variant& kv = *qgemm_g32_;
+  const std::uint32_t kp = kernels::k_padded(m.cols, kernels::kGroupSize);
+  grow(s.qa, std::size_t(count) * kp);
+  grow(s.qscale, std::size_t(count) * m.groups);
+  kernels::quantize_groups(*quantize_, count, m.cols, X, m.cols, s.qa.data(), kp, s.qscale.data());
+  const std::uint32_t blocks = (m.rows + kv.nr - 1) / kv.nr;
+  const unsigned chunks = std::min<unsigned>(pool.size(), blocks);
+  pool.parallel_for(chunks, [&](unsigned c) {
+    const std::uint32_t n0 = std::uint32_t(std::uint64_t(blocks) * c / chunks) * kv.nr;
+    const std::uint32_t n1 =
+        std::min(m.rows, std::uint32_t(std::uint64_t(blocks) * (c + 1) / chunks) * kv.nr);
+    if (count == 1)
+      kv.gemv_f32(n0, n1, m.cols, s.qa.data(), s.qscale.data(), m.packed, Y);
+    else
+      kv.gemm_f32(count, n0, n1, m.cols, s.qa.data(), kp, s.qscale.data(), m.packed, Y, m.rows);
   });
 }
 

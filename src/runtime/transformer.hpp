@@ -11,13 +11,14 @@
 namespace mobilellm {
 
 // A weight matrix [rows = outputs][cols = inputs] in the mapped file (F32, F16, BF16, or I8 with
-// one float scale per row).
+// one float scale per row, or per group of kernels::kGroupSize elements of a row).
 struct Matrix {
   TensorType type = TensorType::f32;
   const std::byte* data = nullptr;  // canonical rows in the mapped file
-  const float* scales = nullptr;    // I8 only
+  const float* scales = nullptr;    // I8 only: rows floats, or rows x groups floats
   const void* packed = nullptr;     // I8 only: the rows repacked for the selected kernel
   std::uint32_t rows = 0, cols = 0;
+  std::uint32_t groups = 0;         // I8 with group scales: scales per row; 0: one per row
 };
 
 // Keys and values of every applied layer (a layer-shared block has two), float32.
@@ -47,9 +48,11 @@ class ThreadPool;
 
 class Transformer {
  public:
-  // Binds the file's tensors. For a W8A8 file, selects the kernels (`kernels`: an ISA name such as
-  // "avx2" or "scalar" to force one, or null for the best this CPU runs; MOBILELLM_KERNELS
-  // overrides too) and repacks every int8 matrix once into the kernel's layout.
+  // Binds the file's tensors. For a W8A8 or W8A8G32 file, selects the kernels (`kernels`: an ISA
+  // name such as "avx2" or "scalar" to force one, or null for the best this CPU runs;
+  // MOBILELLM_KERNELS overrides too) and repacks every int8 matrix once into the kernel's layout.
+  // Throws UnsupportedError naming the file and tensor for an int8 matrix whose rows are longer
+  // than kernels::kMaxK.
   Transformer(const ModelFile& file, const char* kernels);
   ~Transformer();
 
@@ -75,13 +78,16 @@ class Transformer {
   Matrix output_;     // [vocab][embedding]; the embedding when shared
   const float* output_norm_ = nullptr;
   std::vector<Block> blocks_;
-  const kernels::QGemmVariant* qgemm_ = nullptr;       // W8A8 only
-  const kernels::QuantizeVariant* quantize_ = nullptr;  // W8A8 only
+  const kernels::QGemmVariant* qgemm_ = nullptr;          // W8A8 only
+  const kernels::QGemmG32Variant* qgemm_g32_ = nullptr;   // W8A8G32 only
+  const kernels::QuantizeVariant* quantize_ = nullptr;     // W8A8 and W8A8G32
   std::byte* packed_ = nullptr;  // one 64-byte-aligned arena for every packed matrix
   std::uint64_t packed_size_ = 0;
 
   void linear(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count, float* Y,
               Scratch& s, std::size_t row_stride) const;
+  void linear_grouped(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count,
+                      float* Y, Scratch& s) const;
 };
 
 }  // namespace mobilellm

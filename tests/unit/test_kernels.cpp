@@ -821,5 +821,390 @@ INSTANTIATE_TEST_SUITE_P(Kernels, QuantizeKernel,
                          quantize_param_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QuantizeKernel);
 
+
+// ------------------------------------------------------------ group-wise W8A8 ("g32") kernels
+//
+// The same structure for the grouped variants (kernels.hpp, "group-wise W8A8"): the reference
+// against hand-computed values and plain loops, then every other grouped variant against the
+// reference: exact int32 group sums (gemm_s32), and float results equal bit for bit (the contract
+// fixes the order of every float operation), over K around every group boundary (tails of 1..31),
+// N around the tile, M = 1..17, -128/127 extremes and the real shapes.
+
+const QGemmG32Variant& g32_reference() { return qgemm_g32_variants()[0]; }
+
+bool supported_here(const QGemmG32Variant& v) { return v.supported(cpu_features()); }
+
+int gemm_isa_rank(const char* isa) {
+  const auto gemms = qgemm_variants();
+  for (std::size_t i = 0; i < gemms.size(); ++i) {
+    if (std::string(gemms[i].isa) == isa) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// A grouped problem: canonical A and W, per-group scales, and the reference's results.
+struct G32Instance {
+  Problem p;
+  std::uint32_t groups = 0;
+  std::vector<std::int8_t> a, w;         // m x k, n x k
+  std::vector<float> a_scale, w_scale;   // m x groups, n x groups
+  std::vector<std::int32_t> want_s32;    // m x (n * groups)
+  std::vector<float> want_f32;           // m x n
+};
+
+// A rows `stride` bytes apart: zeros in [k, k_padded(k, 32)), junk after that.
+std::vector<std::int8_t> lay_out_g32(const std::vector<std::int8_t>& a, std::uint32_t m,
+                                     std::uint32_t k, std::size_t stride) {
+  const std::uint32_t kp = k_padded(k, kGroupSize);
+  std::vector<std::int8_t> out(m * stride, 0);
+  for (std::uint32_t i = 0; i < m; ++i) {
+    std::memcpy(out.data() + i * stride, a.data() + std::size_t{i} * k, k);
+    for (std::size_t j = kp; j < stride; ++j) out[i * stride + j] = static_cast<std::int8_t>(0x5b);
+  }
+  return out;
+}
+
+G32Instance make_g32_instance(const Problem& p) {
+  G32Instance in;
+  in.p = p;
+  in.groups = group_count(p.k);
+  std::mt19937_64 rng(p.seed);
+  in.a = make_int8(p.m, p.k, p.a_fill, rng);
+  in.w = make_int8(p.n, p.k, p.w_fill, rng);
+  in.a_scale = make_scales(std::size_t{p.m} * in.groups, 1e-3f, 1e-1f, rng);
+  in.w_scale = make_scales(std::size_t{p.n} * in.groups, 1e-4f, 1e-2f, rng);
+
+  const QGemmG32Variant& ref = g32_reference();
+  AlignedBytes packed(ref.packed_size(p.n, p.k));
+  ref.pack(p.n, p.k, in.w.data(), in.w_scale.data(), packed.data());
+  const std::uint32_t kp = k_padded(p.k, kGroupSize);
+  const std::vector<std::int8_t> a = lay_out_g32(in.a, p.m, p.k, kp);
+  in.want_s32.assign(std::size_t{p.m} * p.n * in.groups, 0);
+  in.want_f32.assign(std::size_t{p.m} * p.n, 0.0f);
+  ref.gemm_s32(p.m, 0, p.n, p.k, a.data(), kp, packed.data(), in.want_s32.data(),
+               std::size_t{p.n} * in.groups);
+  ref.gemm_f32(p.m, 0, p.n, p.k, a.data(), kp, in.a_scale.data(), packed.data(),
+               in.want_f32.data(), p.n);
+  return in;
+}
+
+// Everything one grouped variant must get right on one instance.
+void check_g32_variant(const QGemmG32Variant& v, const G32Instance& in, std::mt19937_64& rng) {
+  const Problem& p = in.p;
+  const std::uint32_t groups = in.groups;
+  SCOPED_TRACE(std::string(v.name) + ", " + p.describe());
+
+  AlignedBytes packed(v.packed_size(p.n, p.k));
+  v.pack(p.n, p.k, in.w.data(), in.w_scale.data(), packed.data());
+  const std::size_t a_stride = k_padded(p.k, kGroupSize) + (p.seed % 2 == 0 ? 0 : 5);
+  const std::vector<std::int8_t> a = lay_out_g32(in.a, p.m, p.k, a_stride);
+  const std::size_t c_stride = p.n + kSpareColumns;
+  const std::size_t c32_stride = std::size_t{p.n} * groups + kSpareColumns;
+
+  // Column ranges: all of N, then N cut at up to 5 random multiples of nr (as threads split it;
+  // fewer cuts than the per-row test: each range here checks n * groups sums).
+  std::set<std::uint32_t> cut_set = {0, p.n};
+  const std::uint32_t blocks = (p.n + v.nr - 1) / v.nr;
+  for (int i = 0; i < 5 && blocks > 1; ++i) {
+    cut_set.insert(static_cast<std::uint32_t>(1 + rng() % (blocks - 1)) * v.nr);
+  }
+  const std::vector<std::uint32_t> cuts(cut_set.begin(), cut_set.end());
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges = {{0, p.n}};
+  for (std::size_t i = 0; i + 1 < cuts.size() && cuts.size() > 2; ++i) {
+    ranges.emplace_back(cuts[i], cuts[i + 1]);
+  }
+
+  for (const auto& [b, e] : ranges) {
+    SCOPED_TRACE("columns [" + std::to_string(b) + ", " + std::to_string(e) + ")");
+    std::vector<std::int32_t> c32(p.m * c32_stride, kSentinelS32);
+    v.gemm_s32(p.m, b, e, p.k, a.data(), a_stride, packed.data(), c32.data(), c32_stride);
+    ASSERT_TRUE(check_output(c32, c32_stride, in.want_s32, p.m,
+                             static_cast<std::uint32_t>(std::size_t{p.n} * groups), b * groups,
+                             e * groups, kSentinelS32, Compare::exact))
+        << "gemm_s32 (group sums, " << groups << " per column)";
+
+    std::vector<float> cf(p.m * c_stride, kSentinelF32);
+    v.gemm_f32(p.m, b, e, p.k, a.data(), a_stride, in.a_scale.data(), packed.data(), cf.data(),
+               c_stride);
+    ASSERT_TRUE(
+        check_output(cf, c_stride, in.want_f32, p.m, p.n, b, e, kSentinelF32, Compare::exact))
+        << "gemm_f32";
+
+    for (std::uint32_t i = 0; i < p.m; ++i) {
+      SCOPED_TRACE("gemv_f32 on row " + std::to_string(i));
+      const std::vector<float> want_row(in.want_f32.begin() + std::size_t{i} * p.n,
+                                        in.want_f32.begin() + std::size_t{i + 1} * p.n);
+      std::vector<float> row(c_stride, kSentinelF32);
+      v.gemv_f32(b, e, p.k, a.data() + i * a_stride, in.a_scale.data() + std::size_t{i} * groups,
+                 packed.data(), row.data());
+      ASSERT_TRUE(
+          check_output(row, c_stride, want_row, 1, p.n, b, e, kSentinelF32, Compare::exact));
+    }
+  }
+}
+
+TEST(KernelRegistry, ListsEveryGroupedVariant) {
+  const auto grouped = qgemm_g32_variants();
+  ASSERT_FALSE(grouped.empty());
+  EXPECT_STREQ(grouped[0].isa, "scalar");
+  std::set<std::string> isas;
+  int last_rank = -1;
+  for (const QGemmG32Variant& v : grouped) {
+    std::printf("[ kernels  ]   %-46s %-40s %s\n", v.name, v.gemv_name,
+                supported_here(v) ? "runs here" : "SKIPPED: not supported by this CPU");
+    EXPECT_TRUE(isas.insert(v.isa).second) << "two grouped variants for ISA " << v.isa;
+    // Same ISA names, in the same order of preference, as the per-row table.
+    const int rank = gemm_isa_rank(v.isa);
+    EXPECT_GT(rank, last_rank) << v.name << ": ISA missing from, or out of the order of, the "
+                                            "per-row table";
+    last_rank = rank;
+    EXPECT_EQ(kGroupSize % v.kr, 0u) << v.name;
+    const std::string tile =
+        "_" + std::to_string(v.mr) + "x" + std::to_string(v.nr) + "c" + std::to_string(v.kr);
+    const std::string name = v.name;
+    EXPECT_TRUE(name.ends_with(tile)) << name << " vs tile " << tile;
+    EXPECT_TRUE(name.starts_with("qgemm_f32_qs8dg32_qs8cg32__" + std::string(v.isa) + "_")) << name;
+  }
+}
+
+TEST(KernelSelection, GroupedFollowsThePerRowChoice) {
+  const auto grouped = qgemm_g32_variants();
+  EXPECT_EQ(&resolve_qgemm_g32("auto", no_features()), &grouped[0]);
+  EXPECT_EQ(&resolve_qgemm_g32("", all_features()), &grouped.back());
+  for (const CpuFeatures& cpu : {no_features(), all_features(), cpu_features()}) {
+    for (const QGemmVariant& g : qgemm_variants()) {
+      if (!g.supported(cpu)) continue;
+      SCOPED_TRACE(std::string(g.isa) + " on " + cpu.model);
+      const QGemmG32Variant& chosen = resolve_qgemm_g32(g.isa, cpu);
+      EXPECT_TRUE(chosen.supported(cpu));
+      EXPECT_LE(gemm_isa_rank(chosen.isa), gemm_isa_rank(g.isa));
+      for (const QGemmG32Variant& v : grouped) {
+        if (v.supported(cpu) && gemm_isa_rank(v.isa) <= gemm_isa_rank(g.isa)) {
+          EXPECT_LE(gemm_isa_rank(v.isa), gemm_isa_rank(chosen.isa)) << v.name << " is better";
+        }
+      }
+      // An ISA with its own grouped variant gets exactly that one.
+      for (const QGemmG32Variant& v : grouped) {
+        if (std::string(v.isa) == g.isa) {
+          EXPECT_EQ(&chosen, &v);
+        }
+      }
+    }
+  }
+  EXPECT_THROW(resolve_qgemm_g32("avx9000", all_features()), InvalidArgument);
+  EXPECT_THROW(select_qgemm_g32("avx9000"), InvalidArgument);
+  EXPECT_EQ(&select_qgemm_g32("auto"), &resolve_qgemm_g32("auto", cpu_features()));
+}
+
+// Worked out by hand: K = 40 (a full group and a tail of 8), N = 2, M = 2.
+TEST(KernelReference, GroupedHandComputedProductOnEveryVariant) {
+  const std::uint32_t k = 40, groups = 2;
+  std::vector<std::int8_t> w(2 * k, 0), a_rows(2 * k, 0);
+  // W row 0: 1 in group 0 (k = 0..31), -1 in the tail (k = 32..39).
+  // W row 1: -128 at k = 0 and k = 39, 127 at k = 31, 0 elsewhere.
+  for (std::uint32_t i = 0; i < k; ++i) w[i] = i < 32 ? 1 : -1;
+  w[k + 0] = -128;
+  w[k + 31] = 127;
+  w[k + 39] = -128;
+  // A row 0: all 2. A row 1: -128 everywhere.
+  for (std::uint32_t i = 0; i < k; ++i) {
+    a_rows[i] = 2;
+    a_rows[k + i] = -128;
+  }
+  // Group sums S[m][n][g]:
+  //   row 0 x col 0: 32 * 2 = 64,  8 * -2 = -16      row 0 x col 1: -256 + 254 = -2,  -256
+  //   row 1 x col 0: -4096,        8 * 128 = 1024    row 1 x col 1: 16384 - 16256 = 128, 16384
+  const std::int32_t want_s32[] = {64, -16, -2, -256, -4096, 1024, 128, 16384};
+  const float w_scale[] = {0.5f, 0.25f, 2.0f, 4.0f};  // [n][g]
+  const float a_scale[] = {1.0f, 0.125f, 0.5f, 2.0f};  // [m][g]
+  // acc = (as0 * ws0) * S0 + (as1 * ws1) * S1, every term exact in binary:
+  //   (0,0): 0.5*64 + 0.03125*-16 = 32 - 0.5 = 31.5      (0,1): 2*-2 + 0.5*-256 = -4 - 128 = -132
+  //   (1,0): 0.25*-4096 + 0.5*1024 = -1024 + 512 = -512  (1,1): 1*128 + 8*16384 = 131200
+  const float want_f32[] = {31.5f, -132.0f, -512.0f, 131200.0f};
+  for (const QGemmG32Variant& v : qgemm_g32_variants()) {
+    if (!supported_here(v)) continue;
+    SCOPED_TRACE(v.name);
+    AlignedBytes packed(v.packed_size(2, k));
+    v.pack(2, k, w.data(), w_scale, packed.data());
+    const std::size_t stride = k_padded(k, kGroupSize);
+    const std::vector<std::int8_t> a = lay_out_g32(a_rows, 2, k, stride);
+    std::int32_t c[8] = {};
+    v.gemm_s32(2, 0, 2, k, a.data(), stride, packed.data(), c, 2 * groups);
+    EXPECT_EQ(std::vector<std::int32_t>(c, c + 8),
+              std::vector<std::int32_t>(want_s32, want_s32 + 8));
+    float cf[4] = {};
+    v.gemm_f32(2, 0, 2, k, a.data(), stride, a_scale, packed.data(), cf, 2);
+    EXPECT_EQ(std::vector<float>(cf, cf + 4), std::vector<float>(want_f32, want_f32 + 4));
+    float row[2] = {};
+    v.gemv_f32(0, 2, k, a.data() + stride, a_scale + groups, packed.data(), row);
+    EXPECT_EQ(std::vector<float>(row, row + 2), std::vector<float>(want_f32 + 2, want_f32 + 4));
+  }
+}
+
+// The grouped reference against an int64 loop per group and the contract's float expression.
+TEST(KernelReference, GroupedMatchesPlainLoops) {
+  std::uint64_t salt = 40000;
+  for (const std::uint32_t m : {1u, 3u}) {
+    for (const std::uint32_t n : {1u, 7u}) {
+      for (const std::uint32_t k : {1u, 31u, 32u, 33u, 100u, 576u}) {
+        for (const Fill fill : {Fill::random, Fill::min, Fill::alternating}) {
+          const Problem p{m, n, k, fill, fill == Fill::alternating ? Fill::min : fill,
+                          case_seed(salt++)};
+          SCOPED_TRACE(p.describe());
+          const G32Instance in = make_g32_instance(p);
+          for (std::uint32_t i = 0; i < m; ++i) {
+            for (std::uint32_t j = 0; j < n; ++j) {
+              float acc = 0.0f;
+              for (std::uint32_t g = 0; g < in.groups; ++g) {
+                std::int64_t sum = 0;
+                for (std::uint32_t t = g * kGroupSize; t < std::min(k, (g + 1) * kGroupSize); ++t) {
+                  sum += std::int64_t{in.a[std::size_t{i} * k + t]} * in.w[std::size_t{j} * k + t];
+                }
+                ASSERT_EQ(in.want_s32[(std::size_t{i} * n + j) * in.groups + g], sum)
+                    << i << "," << j << " group " << g;
+                // The contract forbids fusing the product into the addition; this file is not
+                // built with -ffp-contract=off (GCC fuses by default where the ISA has FMA, as
+                // on aarch64), so the term goes through a volatile to keep its own rounding.
+                const volatile float term = (in.a_scale[std::size_t{i} * in.groups + g] *
+                                             in.w_scale[std::size_t{j} * in.groups + g]) *
+                                            static_cast<float>(sum);
+                acc = acc + term;
+              }
+              ASSERT_EQ(std::bit_cast<std::uint32_t>(in.want_f32[std::size_t{i} * n + j]),
+                        std::bit_cast<std::uint32_t>(acc))
+                  << i << "," << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+class QgemmG32Kernel : public ::testing::TestWithParam<std::size_t> {
+ protected:
+  const QGemmG32Variant& variant() const { return qgemm_g32_variants()[GetParam()]; }
+
+  void SetUp() override {
+    const QGemmG32Variant& v = variant();
+    if (!supported_here(v)) {
+      GTEST_SKIP() << v.name << " skipped: ISA " << v.isa << " is not supported by " << cpu_name();
+    }
+    std::printf("[ kernels  ] testing %s and %s (tile %ux%uc%u, groups of %u)\n", v.name,
+                v.gemv_name, v.mr, v.nr, v.kr, kGroupSize);
+  }
+
+  void run(const Problem& p) {
+    const G32Instance in = make_g32_instance(p);
+    std::mt19937_64 rng(p.seed ^ 0x5eed);
+    check_g32_variant(variant(), in, rng);
+  }
+};
+
+TEST_P(QgemmG32Kernel, EdgeShapesAgainstReference) {
+  const QGemmG32Variant& v = variant();
+  // K: every tail length of a first group, group boundaries, and a few multi-group tails.
+  std::set<std::uint32_t> ks = {33, 47, 63, 64, 65, 95, 96, 97, 127, 172, 200};
+  for (std::uint32_t k = 1; k <= 32; ++k) ks.insert(k);
+  const std::vector<std::uint32_t> ns = edge_sizes(v.nr, {1, 3, 7, 13});
+  const Fill fills[][2] = {{Fill::random, Fill::random},     {Fill::min, Fill::min},
+                           {Fill::alternating, Fill::min},   {Fill::max, Fill::min},
+                           {Fill::min, Fill::max},           {Fill::alternating, Fill::alternating},
+                           {Fill::random, Fill::alternating}};
+  std::uint64_t salt = 50000;
+  for (const std::uint32_t k : ks) {
+    for (const std::uint32_t n : ns) {
+      // Every M from 1 to 17 on a rotating subset of the (K, N) pairs, 1, 2 and mr + 1 on all.
+      for (std::uint32_t m = 1; m <= 17; ++m) {
+        if (m > 2 && m != v.mr + 1 && (salt + m) % 5 != 0) continue;
+        const auto& f = fills[salt % std::size(fills)];
+        run({m, n, k, f[0], f[1], case_seed(salt++)});
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST_P(QgemmG32Kernel, MobileLlmShapesAgainstReference) {
+  struct Shape {
+    std::uint32_t n, k;
+  };
+  // 125M's layers at M = 1 and 5; a few 350M/1B ones at M = 1 (lighter than the per-row test:
+  // the grouped reference is slower, and these run under qemu in CI).
+  const Shape shapes[] = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536}};
+  const Shape larger[] = {{2560, 960}, {960, 2560}, {3584, 1280}};
+  std::uint64_t salt = 60000;
+  for (const Shape& s : shapes) {
+    for (const std::uint32_t m : {1u, 5u}) {
+      run({m, s.n, s.k, Fill::random, Fill::random, case_seed(salt++)});
+      if (HasFatalFailure()) return;
+    }
+  }
+  for (const Shape& s : larger) {
+    run({1, s.n, s.k, Fill::random, Fill::random, case_seed(salt++)});
+    if (HasFatalFailure()) return;
+  }
+  run({1, 32000, 576, Fill::random, Fill::random, case_seed(salt++)});
+  if (HasFatalFailure()) return;
+  run({3, 576, 1536, Fill::min, Fill::min, case_seed(salt++)});
+  if (HasFatalFailure()) return;
+  run({3, 576, 1536, Fill::alternating, Fill::max, case_seed(salt++)});
+}
+
+std::string g32_param_name(const ::testing::TestParamInfo<std::size_t>& info) {
+  return qgemm_g32_variants()[info.param].isa;
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, QgemmG32Kernel,
+                         ::testing::Range<std::size_t>(1, qgemm_g32_variants().size()),
+                         g32_param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QgemmG32Kernel);
+
+// quantize_groups() through every quantizer: each group of 32 (and the tail) quantized on its
+// own, i.e. exactly what the reference quantizer gives for that group alone, zeros up to
+// k_padded(k, 32), nothing written past it; identical bytes for every quantizer.
+TEST(KernelQuantizeGroups, EveryGroupOnItsOwn) {
+  const QuantizeVariant& ref = quantize_variants()[0];
+  std::uint64_t salt = 70000;
+  for (const std::uint32_t k : {1u, 5u, 31u, 32u, 33u, 64u, 100u, 172u, 576u}) {
+    const std::uint64_t seed = case_seed(salt++);
+    SCOPED_TRACE("K=" + std::to_string(k) + ", case seed " + std::to_string(seed) +
+                 " (MOBILELLM_TEST_SEED=" + std::to_string(base_seed()) + ")");
+    std::mt19937_64 rng(seed);
+    const std::uint32_t m = 6, groups = group_count(k), kp = k_padded(k, kGroupSize);
+    const std::size_t x_stride = k + 3, q_stride = kp + 7;
+    const std::vector<float> x = quantizer_rows(m, k, x_stride, rng);
+    // Expected: the reference quantizer on each group copied out alone.
+    std::vector<std::int8_t> want(m * q_stride, kCanary);
+    std::vector<float> want_scale(std::size_t{m} * groups);
+    for (std::uint32_t i = 0; i < m; ++i) {
+      for (std::uint32_t g = 0; g < groups; ++g) {
+        const std::uint32_t len = std::min(kGroupSize, k - g * kGroupSize);
+        const std::vector<float> group(x.begin() + i * x_stride + g * kGroupSize,
+                                       x.begin() + i * x_stride + g * kGroupSize + len);
+        ref.run(1, len, kGroupSize, group.data(), len, want.data() + i * q_stride + g * kGroupSize,
+                kGroupSize, want_scale.data() + std::size_t{i} * groups + g);
+      }
+    }
+    for (const QuantizeVariant& v : quantize_variants()) {
+      if (!v.supported(cpu_features())) continue;
+      SCOPED_TRACE(v.name);
+      std::vector<std::int8_t> q(m * q_stride, kCanary);
+      std::vector<float> scale(std::size_t{m} * groups, -1.0f);
+      quantize_groups(v, m, k, x.data(), x_stride, q.data(), q_stride, scale.data());
+      for (std::size_t i = 0; i < scale.size(); ++i) {
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(scale[i]),
+                  std::bit_cast<std::uint32_t>(want_scale[i]))
+            << "scale " << i;
+      }
+      for (std::size_t b = 0; b < q.size(); ++b) {
+        const std::size_t j = b % q_stride;
+        const std::int8_t expected = j < k ? want[b] : j < kp ? 0 : kCanary;
+        ASSERT_EQ(q[b], expected) << "row " << b / q_stride << " byte " << j;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mobilellm::kernels

@@ -18,6 +18,7 @@ int run_logits(const Args& args);
 int run_generate(const Args& args);
 int run_perplexity(const Args& args);
 int run_tokenize(const Args& args);
+int run_bench(const Args& args);
 
 // Bad command-line usage: main prints the message and the subcommand's usage, exit code 2.
 struct UsageError {

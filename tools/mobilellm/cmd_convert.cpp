@@ -1,4 +1,5 @@
-// mobilellm convert HF_DIR -o OUT.gguf [--type source|f32|f16|bf16|w8a8] [--layer-sharing on|off]
+// mobilellm convert HF_DIR -o OUT.gguf [--type source|f32|f16|bf16|w8a8|w8a8g32]
+//                   [--layer-sharing on|off]
 //                   [--embedding-sharing on|off] [--name NAME] [-q]
 #include <chrono>
 #include <cstdio>
@@ -21,8 +22,9 @@ The output is written to a temporary file next to OUT and renamed when complete.
 options:
   -o, --output PATH          output model file (required)
   --type T                   source (default: keep the checkpoint's float type), f32, f16, bf16,
-                             or w8a8 (int8 weight rows with one float scale per row; see
-                             models/README.md)
+                             w8a8 (int8 weight rows with one float scale per row), or w8a8g32
+                             (int8 weights with one float scale per 32 elements of a row, and
+                             activations quantized per 32 too; see models/README.md)
   --layer-sharing on|off     override config.json: each stored block is applied twice in a row
   --embedding-sharing on|off override config.json: the output head is the token embedding
   --name NAME                general.name (default: the folder's name)
@@ -50,12 +52,18 @@ int run_convert(const Args& args) {
     } else if (auto v = c.option({"-o", "--output"})) {
       opt.output_path = *v;
     } else if (auto v = c.option({"--type", "--outtype"})) {
+      opt.w8a8_group_size = 0;  // the last --type decides
       if (*v == "source") opt.type = OutputType::source;
       else if (*v == "f32") opt.type = OutputType::f32;
       else if (*v == "f16") opt.type = OutputType::f16;
       else if (*v == "bf16") opt.type = OutputType::bf16;
       else if (*v == "w8a8") opt.type = OutputType::w8a8;
-      else throw UsageError{"--type expects source, f32, f16, bf16 or w8a8, got '" + *v + "'"};
+      else if (*v == "w8a8g32") {
+        opt.type = OutputType::w8a8;
+        opt.w8a8_group_size = 32;
+      } else {
+        throw UsageError{"--type expects source, f32, f16, bf16, w8a8 or w8a8g32, got '" + *v + "'"};
+      }
     } else if (auto v = c.option({"--layer-sharing"})) {
       opt.layer_sharing = parse_on_off("--layer-sharing", *v);
     } else if (auto v = c.option({"--embedding-sharing"})) {

@@ -1,4 +1,4 @@
-// mobilellm generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
+// mobilellm generate [-m MODEL] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
 //                    [--repeat-penalty R] [--seed S] [-c CTX] [--stop STR] ...
 // Streams only the generated text to stdout; stats go to stderr.
 #include <chrono>
@@ -9,19 +9,21 @@
 
 #include "cli.hpp"
 #include "common/file.hpp"
+#include "default_model.hpp"
 #include "mobilellm/model.hpp"
 #include "mobilellm/session.hpp"
 
 namespace mobilellm::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: mobilellm generate -m MODEL -p PROMPT [options]
+constexpr const char* kUsage = R"(usage: mobilellm generate [-m MODEL] -p PROMPT [options]
 
 Generates a continuation of PROMPT. Only the generated text is written to stdout, as it is
 produced; timing and the finish reason go to stderr.
 
 options:
-  -m, --model PATH         model file
+  -m, --model PATH         model file (default: the bundled model, models/README.md; looked for
+                           in <prefix>/share/mobilellm/models and the source tree's models/)
   -p, --prompt TEXT        prompt (may be empty: generation then starts from BOS alone)
   -f, --file PATH          read the prompt from a file instead
   -n, --n-predict N        maximum tokens to generate (default 128)
@@ -105,10 +107,10 @@ int run_generate(const Args& args) {
       throw UsageError{"unexpected argument '" + c.peek() + "'"};
     }
   }
-  if (model_path.empty()) throw UsageError{"missing -m MODEL"};
   if (!have_prompt) throw UsageError{"missing -p PROMPT (use -p \"\" to start from BOS alone)"};
   gc.sampling.seed = seed ? *seed : std::random_device{}();
   gc.sampling.validate();  // report bad sampling flags before loading the model
+  if (model_path.empty()) model_path = default_model_path();
 
   auto model = Model::load(model_path, load);
   Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});

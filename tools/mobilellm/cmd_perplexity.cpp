@@ -1,4 +1,4 @@
-// mobilellm perplexity -m MODEL -f TEXT [-c CTX]
+// mobilellm perplexity [-m MODEL] -f TEXT [-c CTX]
 #include <cmath>
 #include <vector>
 
@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "common/file.hpp"
+#include "default_model.hpp"
 #include "mobilellm/error.hpp"
 #include "mobilellm/model.hpp"
 #include "mobilellm/session.hpp"
@@ -14,7 +15,7 @@
 namespace mobilellm::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: mobilellm perplexity -m MODEL -f TEXT [-c CTX]
+constexpr const char* kUsage = R"(usage: mobilellm perplexity [-m MODEL] -f TEXT [-c CTX]
 
 Perplexity of the model on a text file. The file is tokenized as a whole (no BOS) and cut into
 consecutive windows of CTX - 1 tokens; each window is evaluated after a BOS token, and every text
@@ -23,7 +24,7 @@ perplexity = exp(mean negative log-likelihood over all text tokens). The last li
 `perplexity: X`.
 
 options:
-  -m, --model PATH     model file
+  -m, --model PATH     model file (default: the bundled model, as for `generate`)
   -f, --file PATH      text file (UTF-8)
   -c, --ctx-size N     window length including BOS (default: the model's context length)
   -b, --batch N        tokens per forward call (default 64)
@@ -60,8 +61,8 @@ int run_perplexity(const Args& args) {
       throw UsageError{"unexpected argument '" + c.peek() + "'"};
     }
   }
-  if (model_path.empty()) throw UsageError{"missing -m MODEL"};
   if (text_path.empty()) throw UsageError{"missing -f TEXT"};
+  if (model_path.empty()) model_path = default_model_path();
 
   auto model = Model::load(model_path, load);
   const Tokenizer& tok = model->tokenizer();

@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"perplexity", mobilellm::cli::run_perplexity, "perplexity of the model on a text file"},
     {"logits", mobilellm::cli::run_logits, "write the logits of a token sequence as a .npy array"},
     {"tokenize", mobilellm::cli::run_tokenize, "encode text into token ids, or decode ids into text"},
+    {"bench", mobilellm::cli::run_bench, "measure speed, memory and energy (llama-bench style)"},
 };
 
 void print_usage(std::FILE* out) {
