@@ -198,8 +198,8 @@ def table(results, limits_summary):
     for r in results:
         ours, theirs = r["mobilellm"], r["llama_cpp"]
         target = TARGETS.get((r["shape"], r["test"]))
-        met = "" if target is None else ("%.2gx %s" % (target, "met" if r["ratio"] >= target
-                                                       else "not met"))
+        met = "" if target is None else ("%gx %s" % (target, "met" if r["ratio"] >= target
+                                                     else "not met"))
 
         def fmt_ts(side):
             lo, hi = min(side["samples_ts"]), max(side["samples_ts"])
@@ -281,8 +281,28 @@ def summarize(args, samples, limits, models, tests, started, complete):
     return report, results, limits_summary
 
 
+def print_report(report):
+    results = report["results"]
+    print("mobilellm %s (%s) vs llama.cpp %s (node-llama-cpp %s), %s, %s" % (
+        report["mobilellm"].get("build_commit"), report["mobilellm"].get("kernels"),
+        report["llama_cpp"].get("build_commit"), report["llama_cpp"].get("node_llama_cpp"),
+        report["machine"]["cpu"], report["date"]))
+    print("tokens/s: median of %d alternating rounds (min-max); ratio = mobilellm / llama.cpp; "
+          "%% of bound: tg = weight bytes per token x tok/s / measured bandwidth, "
+          "pp = 2 x matrix parameters x tok/s / (threads x int8 peak)%s"
+          % (report["method"]["rounds"], "" if report["complete"] else " (INCOMPLETE RUN)"))
+    print()
+    print(table(results, report["limits"]["median"]))
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    if len(sys.argv) == 3 and sys.argv[1] == "--print":  # the table of an earlier run
+        with open(sys.argv[2]) as f:
+            print_report(json.load(f))
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                epilog="compare.py --print FILE.json prints an earlier run's "
+                                       "table.")
     p.add_argument("--cli", required=True, help="the mobilellm executable")
     p.add_argument("--node", required=True, help="Node.js (>= 20) to run llama_bench.mjs with")
     p.add_argument("--llama-dir", required=True, help="folder with node_modules/node-llama-cpp")
@@ -345,18 +365,8 @@ def main():
                     else ""))
         summarize(args, samples, limits, models, tests, started, False)  # partial results
 
-    report, results, limits_summary = summarize(args, samples, limits, models, tests, started,
-                                                True)
-
-    print("mobilellm %s (%s) vs llama.cpp %s (node-llama-cpp %s), %s, %s" % (
-        report["mobilellm"]["build_commit"], report["mobilellm"]["kernels"],
-        report["llama_cpp"]["build_commit"], report["llama_cpp"]["node_llama_cpp"],
-        report["machine"]["cpu"], started.strftime("%Y-%m-%d %H:%M UTC")))
-    print("tokens/s: median of %d alternating rounds (min-max); ratio = mobilellm / llama.cpp; "
-          "%% of bound: tg = weight bytes per token x tok/s / measured bandwidth, "
-          "pp = 2 x matrix parameters x tok/s / (threads x int8 peak)" % args.reps)
-    print()
-    print(table(results, limits_summary))
+    report, _, _ = summarize(args, samples, limits, models, tests, started, True)
+    print_report(report)
     print()
     print("all samples: %s" % args.json)
     return 0
