@@ -18,10 +18,14 @@ fuzz_seconds=${MOBILELLM_FUZZ_SECONDS:-20}
 start=$SECONDS
 # Each heading shows the wall time so far and the CPU time used by the stages so far (children's
 # user + system seconds), which tells how long the run would take on an idle machine.
-cpu_seconds() { times | awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }'; }
+times_file=$(mktemp)
+trap 'rm -f "$times_file"' EXIT
 step() {
-  printf '\n==== [%dm%02ds wall, %ds cpu] %s ====\n' $(((SECONDS - start) / 60)) \
-    $(((SECONDS - start) % 60)) "$(cpu_seconds)" "$*"
+  times >"$times_file"  # in this shell: a subshell would report its own (empty) children
+  local cpu
+  cpu=$(awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }' "$times_file")
+  printf '\n==== [%dm%02ds wall, %ss cpu] %s ====\n' $(((SECONDS - start) / 60)) \
+    $(((SECONDS - start) % 60)) "$cpu" "$*"
 }
 
 step "dependencies"
