@@ -21,9 +21,9 @@ namespace {
 // panel one block of nr columns at a time, with all M rows of A, right after pack() wrote it, so
 // the smaller the panel, the closer to L1 the freshly packed bytes are; the cost of a small panel
 // is only one call of pack() and gemm_f32() per panel. Measured on the Zen 4 test machine with
-// benchmarks/bench_kernels.cpp (qgemm_canonical/...), rebuilding with each value: 32, 64 and 128
-// columns are within noise of each other (AVX-512 VNNI and AVX2, MobileLLM-125M and -1B shapes,
-// M = 8, 64, 512), while 512 and 1024 lose up to 8% and 25% at K = 3584, M = 64.
+// benchmarks/bench_kernels.cpp (qgemm_canonical/...), rebuilding with each value: 32 to 256
+// columns are within noise of each other (MobileLLM-125M and -1B shapes, M = 8, 64, 512), while
+// 512 and 1024 lose up to 8% and 27% on the 1B shapes at M = 64 (kernels/README.md).
 constexpr std::uint32_t kPanelColumns = 64;
 
 std::size_t align_up(std::size_t x, std::size_t a) { return (x + a - 1) / a * a; }
