@@ -13,20 +13,35 @@
 // so a variant that follows it reproduces the reference bit for bit.
 //
 // Layouts (part of each variant's contract):
-//   - W is handed to pack() as canonical rows (N rows of K int8, as stored in the model file);
-//     pack() writes the variant's private layout into `packed_size(n, k)` bytes once, at load.
-//     The packed buffer should start on a kPackedAlignment boundary (any alignment is correct;
-//     that one is fast).
+//   - W is the model file's canonical rows: N rows of K int8, row j at w + j * w_stride
+//     (w_stride >= k; no alignment is promised: the converter's files put every tensor on a
+//     64-byte boundary of the mapping, which is what the kernels are fastest with). The decode
+//     GEMV reads these rows directly from the mapped file: no copy, no repacking. Reads of W stay
+//     inside bytes [0, k) of each row used (the last row may end where a mapping ends), so a
+//     kernel handles a K tail that is not a multiple of its step itself (masked loads, or a copy
+//     of the tail into a zeroed local buffer).
+//   - The prefill GEMM runs on panels of W repacked on the fly: pack() writes columns [0, n) of
+//     a canonical block (rows exactly k bytes apart) into the variant's private layout
+//     (`packed_size(n, k)` bytes, per-row sums included where the variant needs them), and
+//     gemm_f32 / gemm_s32 read it. A packed layout is a sequence of independent blocks of `nr`
+//     columns, the last one zero-padded: columns [b * nr, b * nr + nr) occupy bytes
+//     [b * S, (b + 1) * S) with S = packed_size(nr, k), whatever n is, so a panel starting on a
+//     multiple of nr packs to the same bytes as the whole matrix has there (the driver packs
+//     blocks separately when W's rows are not k bytes apart). qgemm_f32_canonical() (below) does
+//     this panel by panel into a per-thread workspace, so each weight byte is repacked once per
+//     GEMM call and reused for all M rows; it is what the runtime calls. Packed buffers should
+//     start on a kPackedAlignment boundary (any alignment is correct; that one is fast).
 //   - A rows are `a_stride` bytes apart, a_stride >= k_padded(k, kr); bytes [k, k_padded) of each
-//     row are zero (the quantizer writes them), so kernels may read whole K steps.
+//     row are zero (the quantizer writes them), so kernels may read whole K steps of A.
 //   - A variant computes output columns [n_begin, n_end); n_begin is a multiple of `nr` (threads
 //     split N on nr boundaries), n_end is a multiple of nr or N. Column indices are absolute:
-//     `packed`, `w_scale` and `c` always describe all N columns, so every thread passes the same
-//     pointers; c rows are `c_stride` elements apart. Columns outside [n_begin, n_end) are neither
-//     read (w_scale) nor written (c).
+//     `w` / `packed`, `w_scale` and `c` always describe all N columns, so every thread passes the
+//     same pointers; c rows are `c_stride` elements apart. Columns outside [n_begin, n_end) are
+//     neither read (w, w_scale) nor written (c).
 //   - Preconditions (checked by the caller, not by the kernels): 1 <= k <= kMaxK, n >= 1,
 //     n_begin <= n_end <= n, and every buffer as large as the shapes say.
-// Naming (see kernels/README.md): qgemm_f32_qs8dx_qs8cx__<isa>_<mr>x<nr>c<kr>.
+// Naming (see kernels/README.md): qgemm_f32_qs8dx_qs8cx__<isa>_<mr>x<nr>c<kr> (GEMM) and
+// qgemv_f32_qs8dx_qs8cx__<isa>_<g>x<s> (GEMV: g outputs per group, K in steps of s bytes).
 #pragma once
 
 #include <cstddef>
@@ -86,7 +101,7 @@ struct QuantizeVariant {
 
 struct QGemmVariant {
   const char* name;       // the GEMM micro-kernel, e.g. "qgemm_f32_qs8dx_qs8cx__avx512vnni_4x64c4"
-  const char* gemv_name;  // the M = 1 kernel, e.g. "qgemv_f32_qs8dx_qs8cx__avx512vnni_64c4"
+  const char* gemv_name;  // the M = 1 kernel, e.g. "qgemv_f32_qs8dx_qs8cx__avx512vnni_16x64"
   const char* isa;        // "scalar", "avx2", "avx512vnni", "neon", "neondot", "neoni8mm"
   bool (*supported)(const CpuFeatures&);
   std::uint32_t mr, nr, kr;  // GEMM tile rows of A, columns of C; K granularity
@@ -103,10 +118,15 @@ struct QGemmVariant {
   void (*gemm_f32)(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
                    const std::int8_t* a, std::size_t a_stride, const float* a_scale,
                    const void* packed, const float* w_scale, float* c, std::size_t c_stride);
-  // M = 1 (decode): one activation row against columns [n_begin, n_end).
+  // M = 1 (decode), on canonical rows: c[j] = (a_scale * w_scale[j]) * float(sum_k a[k] * w[j][k])
+  // for j in [n_begin, n_end), with w[j] at w + j * w_stride. `a` is zero-padded to k_padded.
   void (*gemv_f32)(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
-                   const std::int8_t* a, float a_scale, const void* packed, const float* w_scale,
-                   float* c);
+                   const std::int8_t* a, float a_scale, const std::int8_t* w, std::size_t w_stride,
+                   const float* w_scale, float* c);
+  // The same GEMV's exact int32 sums (the test path): c[j] = sum_k a[k] * w[j][k].
+  void (*gemv_s32)(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                   const std::int8_t* a, const std::int8_t* w, std::size_t w_stride,
+                   std::int32_t* c);
 };
 
 inline std::uint32_t k_padded(std::uint32_t k, std::uint32_t kr) { return (k + kr - 1) / kr * kr; }
@@ -182,6 +202,19 @@ inline void quantize_groups(const QuantizeVariant& q, std::uint32_t m, std::uint
     }
   }
 }
+
+// The prefill GEMM on canonical rows (what the runtime calls for M >= 2): columns [n_begin, n_end)
+// are processed in panels of qgemm_panel_columns(v) columns; each panel is packed with v.pack
+// into `workspace` (qgemm_workspace_size(v, k) bytes, kPackedAlignment-aligned, one per thread)
+// and multiplied by all M rows of A with v.gemm_f32. Same result, bit for bit, as v.gemm_f32 on
+// the whole matrix packed at once. Compiled for the baseline ISA (it only calls the variant).
+std::uint32_t qgemm_panel_columns(const QGemmVariant& v);
+std::size_t qgemm_workspace_size(const QGemmVariant& v, std::uint32_t k);
+void qgemm_f32_canonical(const QGemmVariant& v, std::uint32_t m, std::uint32_t n_begin,
+                         std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
+                         std::size_t a_stride, const float* a_scale, const std::int8_t* w,
+                         std::size_t w_stride, const float* w_scale, void* workspace, float* c,
+                         std::size_t c_stride);
 
 // Every variant compiled into this build for this architecture (supported or not by this CPU),
 // scalar reference first, then in increasing order of preference (the last one this CPU supports

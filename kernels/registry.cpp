@@ -1,9 +1,11 @@
 // The one table of kernel variants, and the run-time choice among them.
 //
-// Adding a variant: write its translation unit under the directory of its ISA
+// Adding a variant: write its translation units under the directory of its ISA
 // (kernels/CMakeLists.txt gives every file there that ISA's compiler flags), define its descriptor
-// there as an `extern constinit const` object, then declare the object below and add one row to the
-// table of its architecture. Tests and benchmarks iterate over the tables and need no change.
+// there as an `extern constinit const` object (every entry point filled: pack and the GEMMs, the
+// GEMV on canonical rows and its exact gemv_s32, which may live in a unit of their own), then
+// declare the object below and add one row to the table of its architecture. Tests and
+// benchmarks iterate over the tables and need no change.
 //
 // Compiled for the baseline ISA. The descriptors are constant-initialized data (no code of another
 // ISA runs to build the tables), and `supported` is always one of the baseline isa_*_supported

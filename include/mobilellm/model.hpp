@@ -23,7 +23,8 @@ struct LoadOptions {
 class Model {
  public:
   // Maps and validates the file (ModelFile::open), builds the tokenizer and, for a W8A8 file,
-  // selects the kernels and repacks the weights for them once. Throws mobilellm::Error.
+  // selects the kernels. The weights are used where they are mapped: nothing is copied or
+  // repacked at load. Throws mobilellm::Error.
   static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
   ~Model();
 

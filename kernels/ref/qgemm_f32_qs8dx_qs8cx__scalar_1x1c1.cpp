@@ -1,8 +1,9 @@
 // The scalar reference of the W8A8 product: the oracle every other variant is tested against.
 //
 // Deliberately the plainest loops that implement the contract in kernels/kernels.hpp: the packed
-// layout is the canonical one (N rows of K int8), every sum is a straight int32 dot product, and
-// the float result is the contract's expression. No tiling, no unrolling, nothing to get wrong.
+// layout is the canonical one (N rows of K int8), the GEMVs read the canonical rows in place
+// (w_stride apart), every sum is a straight int32 dot product, and the float result is the
+// contract's expression. No tiling, no unrolling, nothing to get wrong.
 // Optimized variants never include or call this file; only the registry and the tests see it.
 #include <cstddef>
 #include <cstdint>
@@ -53,10 +54,17 @@ void gemm_f32(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::
   }
 }
 
+// The GEMVs read W's canonical rows where they are: row j at w + j * w_stride, k bytes of it.
+void gemv_s32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
+              const std::int8_t* w, std::size_t w_stride, std::int32_t* c) {
+  for (std::uint32_t j = n_begin; j < n_end; ++j) c[j] = dot(a, w + j * w_stride, k);
+}
+
 void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
-              float a_scale, const void* packed, const float* w_scale, float* c) {
+              float a_scale, const std::int8_t* w, std::size_t w_stride, const float* w_scale,
+              float* c) {
   for (std::uint32_t j = n_begin; j < n_end; ++j) {
-    c[j] = (a_scale * w_scale[j]) * static_cast<float>(dot(a, weight_row(packed, j, k), k));
+    c[j] = (a_scale * w_scale[j]) * static_cast<float>(dot(a, w + j * w_stride, k));
   }
 }
 
@@ -64,7 +72,7 @@ void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const
 
 extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_1x1c1 = {
     .name = "qgemm_f32_qs8dx_qs8cx__scalar_1x1c1",
-    .gemv_name = "qgemv_f32_qs8dx_qs8cx__scalar_1c1",
+    .gemv_name = "qgemv_f32_qs8dx_qs8cx__scalar_1x1",
     .isa = "scalar",
     .supported = isa_scalar_supported,
     .mr = 1,
@@ -75,6 +83,7 @@ extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_1x1c1 = {
     .gemm_s32 = gemm_s32,
     .gemm_f32 = gemm_f32,
     .gemv_f32 = gemv_f32,
+    .gemv_s32 = gemv_s32,
 };
 
 }  // namespace mobilellm::kernels::scalar

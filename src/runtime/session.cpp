@@ -19,8 +19,8 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
                           " exceeds the model's trained context of " +
                           std::to_string(c.context_length));
   cache_ = std::make_unique<KvCache>(c, ctx);
-  scratch_ = std::make_unique<Scratch>();
   pool_ = std::make_unique<ThreadPool>(options.threads);
+  scratch_ = std::make_unique<Scratch>(model_->transformer(), pool_->size(), ctx);
   logits_.resize(c.vocab_size);
 }
 

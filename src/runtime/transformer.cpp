@@ -7,13 +7,23 @@
 //     x += Wdown · (silu(Wgate · norm(x)) * (Wup · norm(x)))
 // with RMSNorm and grouped-query attention (query head h reads KV head h / (heads / kv_heads)).
 // Finally logits = Wout · norm(x), where Wout is the embedding matrix when embeddings are shared.
+//
+// How it runs. The weights are read where the model file is mapped (W8A8 decode: the GEMV reads
+// the int8 rows; prefill: the GEMM repacks panels of them into a per-thread workspace). A linear
+// layer's input is prepared once (W8A8: quantized to int8, one scale per token) and shared by the
+// layers that read it: q, k and v run in one parallel region, split over their rows taken
+// together, and so do gate and up, each thread applying silu(gate) * up to the rows it computed.
+// A decode step applies a block in five parallel regions (q/k/v, attention, o, gate/up, down);
+// the norms, quantization, RoPE and residual adds between them are short and run on the calling
+// thread (a batch quantizes its rows in parallel). Splits are static (thread t always takes part
+// t), so the second application of a shared block finds its part of the weights in the caches of
+// the same core. Attention reads each KV head's cache rows as one contiguous stream, in chunks
+// (see attention()). The logits are computed for the last token only unless all are asked for.
 #include "runtime/transformer.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 
 #include "common/checked.hpp"
@@ -30,6 +40,7 @@ Matrix bind(const TensorView& w, const TensorView* scale) {
   m.data = w.data;
   m.rows = static_cast<std::uint32_t>(w.rows());
   m.cols = static_cast<std::uint32_t>(w.cols());
+  m.stride = m.cols;  // the file stores whole rows back to back
   if (w.type == TensorType::i8) {
     m.scales = reinterpret_cast<const float*>(scale->data);
     // The loader checked the shape: {rows} per row, {groups, rows} per group of kGroupSize.
@@ -39,7 +50,7 @@ Matrix bind(const TensorView& w, const TensorView* scale) {
 }
 
 // The kernels' sums are exact only up to kMaxK products per row (kernels.hpp). The loader allows
-// longer rows, so an int8 matrix is checked here, before anything is packed.
+// longer rows, so an int8 matrix is checked here, before the kernels see it.
 void check_kernel_limits(const ModelFile& f, const TensorView& w) {
   if (w.type != TensorType::i8 || w.cols() <= kernels::kMaxK) return;
   throw UnsupportedError(f.path() + ": " + w.name + ": rows of " + std::to_string(w.cols()) +
@@ -51,7 +62,7 @@ const float* f32(const TensorView& t) { return reinterpret_cast<const float*>(t.
 
 // Row `r` of `m` as float32: a pointer into the file for F32, else converted into `buf`.
 const float* row_f32(const Matrix& m, std::uint32_t r, float* buf) {
-  const std::size_t off = std::size_t(r) * m.cols;
+  const std::size_t off = std::size_t(r) * m.stride;
   switch (m.type) {
     case TensorType::f32: return reinterpret_cast<const float*>(m.data) + off;
     case TensorType::f16:
@@ -61,15 +72,14 @@ const float* row_f32(const Matrix& m, std::uint32_t r, float* buf) {
       vec::bf16_to_f32(reinterpret_cast<const std::uint16_t*>(m.data) + off, buf, m.cols);
       return buf;
     case TensorType::i8: {
-      const auto* q = reinterpret_cast<const std::int8_t*>(m.data) + off;
       if (m.groups == 0) {
-        vec::i8_to_f32(q, m.scales[r], buf, m.cols);
+        vec::i8_to_f32(m.i8() + off, m.scales[r], buf, m.cols);
         return buf;
       }
       const float* scales = m.scales + std::size_t(r) * m.groups;
       for (std::uint32_t g = 0; g < m.groups; ++g) {
         const std::uint32_t begin = g * kernels::kGroupSize;
-        vec::i8_to_f32(q + begin, scales[g], buf + begin,
+        vec::i8_to_f32(m.i8() + off + begin, scales[g], buf + begin,
                        std::min(kernels::kGroupSize, m.cols - begin));
       }
       return buf;
@@ -78,22 +88,16 @@ const float* row_f32(const Matrix& m, std::uint32_t r, float* buf) {
   return buf;
 }
 
-// Y[t][r] = dot(W[r], X[t]) for `count` input rows X (each m.cols wide). Each weight row is read
-// (and converted) once for the whole batch. The rows are split evenly over the pool's threads;
-// thread i converts into its own slice of `rowbuf` (threads × max columns floats).
-void linear_float(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count, float* Y,
-                  float* rowbuf, std::size_t rowbuf_stride) {
-  const unsigned chunks = std::min<unsigned>(pool.size(), m.rows);
-  pool.parallel_for(chunks, [&](unsigned c) {
-    const std::uint32_t r0 = std::uint32_t(std::uint64_t(m.rows) * c / chunks);
-    const std::uint32_t r1 = std::uint32_t(std::uint64_t(m.rows) * (c + 1) / chunks);
-    float* buf = rowbuf + c * rowbuf_stride;
-    for (std::uint32_t r = r0; r < r1; ++r) {
-      const float* w = row_f32(m, r, buf);
-      for (std::uint32_t t = 0; t < count; ++t)
-        Y[std::size_t(t) * m.rows + r] = vec::dot(w, X + std::size_t(t) * m.cols, m.cols);
-    }
-  });
+// Part `t` of `parts` of the rows [0, rows): contiguous, in order, cut on multiples of `block`
+// (the kernels' tile width), as even as whole blocks allow.
+struct Range {
+  std::uint32_t begin, end;
+};
+Range split(std::uint32_t rows, std::uint32_t block, unsigned t, unsigned parts) {
+  const std::uint64_t blocks = (std::uint64_t(rows) + block - 1) / block;
+  const std::uint64_t b0 = blocks * t / parts, b1 = blocks * (t + 1) / parts;
+  return {std::uint32_t(std::min<std::uint64_t>(rows, b0 * block)),
+          std::uint32_t(std::min<std::uint64_t>(rows, b1 * block))};
 }
 
 // Rotary embedding in the Hugging Face LLaMA convention (rotate_half): dimension i of a head is
@@ -107,31 +111,88 @@ void rope(float* head, std::uint32_t D, const float* cos, const float* sin) {
   }
 }
 
-template <typename T>
-void grow(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
+std::size_t round_up(std::size_t n, std::size_t align) { return (n + align - 1) / align * align; }
+
+// Folds chunk c of an attention row into the running result of the chunks before it: `total` and
+// `out` hold those chunks' softmax numerators' maximum and sum and their weighted sum of values,
+// each relative to its own maximum; afterwards they cover chunk c too.
+void fold_chunk(ChunkSums& total, float* out, const ChunkSums& c, const float* out_c,
+                std::uint32_t D) {
+  const float m = std::max(total.max, c.max);
+  const float a = std::exp(total.max - m), b = std::exp(c.max - m);
+  for (std::uint32_t j = 0; j < D; ++j) out[j] = out[j] * a + out_c[j] * b;
+  total = {m, total.sum * a + c.sum * b};
 }
 
 }  // namespace
 
 KvCache::KvCache(const ModelConfig& c, std::uint32_t capacity)
-    : capacity_(capacity), kv_dim_(c.head_count_kv * c.head_dim) {
+    : capacity_(capacity), heads_(c.head_count_kv), head_dim_(c.head_dim) {
   auto n = checked_mul(c.applied_block_count(), capacity);
-  if (n) n = checked_mul(*n, kv_dim_);
+  if (n) n = checked_mul(*n, std::uint64_t(heads_) * head_dim_);
   if (n) n = checked_mul(*n, 2 * sizeof(float));
   if (!n || *n > (std::uint64_t(1) << 40))
     throw InvalidArgument("KV cache for a context of " + std::to_string(capacity) +
                           " tokens is too large");
-  k_.assign(*n / (2 * sizeof(float)), 0.0f);
-  v_.assign(k_.size(), 0.0f);
+  floats_ = *n / (2 * sizeof(float));
+  k_.reset(new float[floats_]);
+  v_.reset(new float[floats_]);
+}
+
+Scratch::Scratch(const Transformer& t, unsigned thread_count, std::uint32_t context) : t_(t) {
+  const std::size_t ws = round_up(t.workspace_bytes_, kernels::kPackedAlignment);
+  if (ws > 0)
+    workspaces_.reset(new (std::align_val_t(kernels::kPackedAlignment))
+                          std::byte[ws * thread_count]);
+  const ModelConfig& c = t.config_;
+  const std::size_t D = c.head_dim;
+  const std::size_t floats = kAttentionChunk + D + t.max_cols_;
+  per_thread_.resize(thread_count * floats);
+  for (unsigned i = 0; i < thread_count; ++i) {
+    float* mine = per_thread_.data() + i * floats;
+    threads.push_back({ws > 0 ? workspaces_.get() + i * ws : nullptr, mine, mine + kAttentionChunk,
+                       mine + kAttentionChunk + D});
+  }
+  const std::size_t chunks =
+      std::size_t(c.head_count) * ((context + kAttentionChunk - 1) / kAttentionChunk);
+  chunk_sums.resize(chunks);
+  chunk_out.resize(chunks * D);
+  reserve_tokens(1);
+}
+
+void Scratch::reserve_tokens(std::uint32_t n) {
+  if (n <= tokens_) return;
+  const ModelConfig& c = t_.config_;
+  const std::size_t E = c.embedding_length, F = c.feed_forward_length;
+  const std::size_t Dq = std::size_t(c.head_count) * c.head_dim;
+  const std::size_t Dkv = std::size_t(c.head_count_kv) * c.head_dim;
+  x.resize(n * E);
+  h.resize(n * E);
+  q.resize(n * Dq);
+  k.resize(n * Dkv);
+  v.resize(n * Dkv);
+  att.resize(n * Dq);
+  gate.resize(n * F);
+  up.resize(n * F);
+  cos.resize(n * std::size_t(c.head_dim / 2));
+  sin.resize(n * std::size_t(c.head_dim / 2));
+  if (t_.qgemm_) {
+    qa.resize(n * std::size_t(kernels::k_padded(t_.max_cols_, t_.qgemm_->kr)));
+    qscale.resize(n);
+  } else if (t_.qgemm_g32_) {
+    qa.resize(n * std::size_t(kernels::k_padded(t_.max_cols_, kernels::kGroupSize)));
+    qscale.resize(n * std::size_t(kernels::group_count(t_.max_cols_)));
+  }
+  tokens_ = n;
 }
 
 Transformer::Transformer(const ModelFile& f, const char* kernel_override) : config_(f.config()) {
+  const ModelConfig& c = config_;
   embedding_ = bind(f.token_embd(), f.token_embd_scale());
   output_ = bind(f.output(), f.output_scale());
   output_norm_ = f32(f.output_norm());
-  blocks_.reserve(config_.block_count);
-  for (std::uint32_t i = 0; i < config_.block_count; ++i) {
+  blocks_.reserve(c.block_count);
+  for (std::uint32_t i = 0; i < c.block_count; ++i) {
     const BlockTensors& b = f.block(i);
     blocks_.push_back(Block{f32(*b.attn_norm), f32(*b.ffn_norm),
                             bind(*b.attn_q, b.attn_q_scale), bind(*b.attn_k, b.attn_k_scale),
@@ -139,48 +200,57 @@ Transformer::Transformer(const ModelFile& f, const char* kernel_override) : conf
                             bind(*b.ffn_gate, b.ffn_gate_scale), bind(*b.ffn_up, b.ffn_up_scale),
                             bind(*b.ffn_down, b.ffn_down_scale)});
   }
+  const std::uint32_t Dq = c.head_count * c.head_dim;  // bounded by the file's tensor sizes
+  max_cols_ = std::max({c.embedding_length, c.feed_forward_length, Dq});
+  // RoPE's inverse frequencies, once per model (the angles depend on the position only).
+  for (std::uint32_t i = 0; i < c.head_dim / 2; ++i)
+    inv_freq_.push_back(std::pow(double(c.rope_freq_base), -2.0 * i / double(c.head_dim)));
   if (embedding_.type != TensorType::i8) return;
 
-  // W8A8: check every int8 matrix against the kernels' limit, pick the kernels once, then repack
-  // every int8 matrix into their layout. The embedding is looked up row by row from the file's
-  // canonical rows; it is packed only as the output head.
+  // Every int8 matrix against the kernels' limit, before anything runs.
   check_kernel_limits(f, f.token_embd());
   check_kernel_limits(f, f.output());
-  for (std::uint32_t i = 0; i < config_.block_count; ++i) {
+  for (std::uint32_t i = 0; i < c.block_count; ++i) {
     const BlockTensors& b = f.block(i);
     for (const TensorView* t : {b.attn_q, b.attn_k, b.attn_v, b.attn_output, b.ffn_gate, b.ffn_up,
                                 b.ffn_down})
       check_kernel_limits(f, *t);
   }
-  const bool grouped = embedding_.groups != 0;
-  if (grouped) qgemm_g32_ = &kernels::select_qgemm_g32(kernel_override);
-  else qgemm_ = &kernels::select_qgemm(kernel_override);
   quantize_ = &kernels::select_quantize(kernel_override);
-  auto packed_size = [&](const Matrix& m) {
-    return grouped ? qgemm_g32_->packed_size(m.rows, m.cols) : qgemm_->packed_size(m.rows, m.cols);
-  };
+  if (embedding_.groups == 0) {
+    // W8A8: pick the kernels once. The weights stay as the file's rows: the decode GEMV reads
+    // them directly, and the prefill GEMM repacks panels of them into a per-thread workspace as
+    // it goes. The matrices' K: embedding_length (q, k, v, gate, up, output), heads * head_dim
+    // (o), and feed_forward_length (down).
+    qgemm_ = &kernels::select_qgemm(kernel_override);
+    for (std::uint32_t k : {c.embedding_length, c.feed_forward_length, Dq})
+      workspace_bytes_ = std::max(workspace_bytes_, kernels::qgemm_workspace_size(*qgemm_, k));
+    return;
+  }
+  // W8A8G32: the grouped kernels read their own layout (weights and group scales interleaved),
+  // so every int8 matrix is repacked once, into one aligned arena. The embedding is looked up row
+  // by row from the file's rows; it is packed only as the output head.
+  qgemm_g32_ = &kernels::select_qgemm_g32(kernel_override);
   std::vector<Matrix*> mats{&output_};
   for (Block& b : blocks_)
     for (Matrix* m : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) mats.push_back(m);
   std::vector<std::uint64_t> offsets;
-  for (Matrix* m : mats) {
-    offsets.push_back(packed_size_);
-    const auto bytes = checked_align_up(packed_size(*m), 64);
-    if (!bytes || !checked_add(packed_size_, *bytes)) throw std::bad_alloc();
-    packed_size_ += *bytes;
+  std::uint64_t total = 0;
+  for (const Matrix* m : mats) {
+    offsets.push_back(total);
+    const auto bytes =
+        checked_align_up(qgemm_g32_->packed_size(m->rows, m->cols), kernels::kPackedAlignment);
+    if (!bytes || !checked_add(total, *bytes)) throw std::bad_alloc();
+    total += *bytes;
   }
-  packed_ = static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::uint64_t>(packed_size_, 64)));
-  if (!packed_) throw std::bad_alloc();
+  packed_.reset(new (std::align_val_t(kernels::kPackedAlignment))
+                    std::byte[std::max<std::uint64_t>(total, kernels::kPackedAlignment)]);
   for (std::size_t i = 0; i < mats.size(); ++i) {
     Matrix& m = *mats[i];
-    const auto* w = reinterpret_cast<const std::int8_t*>(m.data);
-    if (grouped) qgemm_g32_->pack(m.rows, m.cols, w, m.scales, packed_ + offsets[i]);
-    else qgemm_->pack(m.rows, m.cols, w, packed_ + offsets[i]);
-    m.packed = packed_ + offsets[i];
+    qgemm_g32_->pack(m.rows, m.cols, m.i8(), m.scales, packed_.get() + offsets[i]);
+    m.packed = packed_.get() + offsets[i];
   }
 }
-
-Transformer::~Transformer() { std::free(packed_); }
 
 std::string Transformer::kernels_description() const {
   if (qgemm_g32_) {
@@ -195,57 +265,178 @@ std::string Transformer::kernels_description() const {
          quantize_->name;
 }
 
-// One linear layer, Y = X · Wᵀ for `count` rows of X. Float weights use the float loops; int8
-// weights quantize each row of X to int8 (its own scale) and run the selected W8A8 kernel, with
-// the output columns split over the threads on the kernel's nr boundaries.
-void Transformer::linear(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count,
-                         float* Y, Scratch& s, std::size_t row_stride) const {
-  if (m.type != TensorType::i8) {
-    linear_float(pool, m, X, count, Y, s.row.data(), row_stride);
-    return;
-  }
-  if (m.groups != 0) {
-    linear_grouped(pool, m, X, count, Y, s);
-    return;
-  }
-  const kernels::QGemmVariant& kv = *qgemm_;
-  const std::uint32_t kp = kernels::k_padded(m.cols, kv.kr);
-  grow(s.qa, std::size_t(count) * kp);
-  grow(s.qscale, count);
-  quantize_->run(count, m.cols, kp, X, m.cols, s.qa.data(), kp, s.qscale.data());
-  const std::uint32_t blocks = (m.rows + kv.nr - 1) / kv.nr;
-  const unsigned chunks = std::min<unsigned>(pool.size(), blocks);
-  pool.parallel_for(chunks, [&](unsigned c) {
-    const std::uint32_t n0 = std::uint32_t(std::uint64_t(blocks) * c / chunks) * kv.nr;
-    const std::uint32_t n1 =
-        std::min(m.rows, std::uint32_t(std::uint64_t(blocks) * (c + 1) / chunks) * kv.nr);
-    if (count == 1)
-      kv.gemv_f32(n0, n1, m.cols, s.qa.data(), s.qscale[0], m.packed, m.scales, Y);
+// Threads split a matrix's rows in multiples of this: the W8A8 kernel's tile width (kernels.hpp),
+// or 16 rows for the float loops.
+std::uint32_t Transformer::row_block() const {
+  return qgemm_ ? qgemm_->nr : qgemm_g32_ ? qgemm_g32_->nr : 16;
+}
+
+// The input of the linear layers that read X (`count` rows of `cols` floats). W8A8 quantizes it
+// once here (a batch in parallel, one row per token; W8A8G32 one scale per group of a row), for
+// all of them.
+Transformer::Activations Transformer::prepare(const float* X, std::uint32_t count,
+                                              std::uint32_t cols, Scratch& s,
+                                              ThreadPool& pool) const {
+  Activations a{count, X, cols, nullptr, 0, nullptr, 0};
+  if (!quantize_) return a;
+  const bool grouped = qgemm_g32_ != nullptr;
+  const std::uint32_t kp = kernels::k_padded(cols, grouped ? kernels::kGroupSize : qgemm_->kr);
+  a.q = s.qa.data();
+  a.q_stride = kp;
+  a.scale = s.qscale.data();
+  a.groups = grouped ? kernels::group_count(cols) : 0;
+  auto quantize = [&](std::uint32_t t0, std::uint32_t t1) {
+    if (t0 >= t1) return;
+    const float* x = X + std::size_t(t0) * cols;
+    std::int8_t* q = s.qa.data() + std::size_t(t0) * kp;
+    if (grouped)
+      kernels::quantize_groups(*quantize_, t1 - t0, cols, x, cols, q, kp,
+                               s.qscale.data() + std::size_t(t0) * a.groups);
     else
-      kv.gemm_f32(count, n0, n1, m.cols, s.qa.data(), kp, s.qscale.data(), m.packed, m.scales, Y,
-                  m.rows);
+      quantize_->run(t1 - t0, cols, kp, x, cols, q, kp, s.qscale.data() + t0);
+  };
+  if (count == 1) {
+    quantize(0, 1);
+  } else {
+    pool.run([&](unsigned t) {
+      const Range r = split(count, 1, t, pool.size());
+      quantize(r.begin, r.end);
+    });
+  }
+  return a;
+}
+
+// Rows [r0, r1) of `m` applied to every row of `a`: y[t][r] for r in [r0, r1). One thread's part
+// of a linear layer (r0 on a row_block() boundary).
+void Transformer::rows(const Matrix& m, std::uint32_t r0, std::uint32_t r1, const Activations& a,
+                       float* y, std::size_t y_stride, const Scratch::Thread& ts) const {
+  if (r0 >= r1) return;
+  if (m.type == TensorType::i8 && m.groups != 0) {
+    if (a.count == 1)
+      qgemm_g32_->gemv_f32(r0, r1, m.cols, a.q, a.scale, m.packed, y);
+    else
+      qgemm_g32_->gemm_f32(a.count, r0, r1, m.cols, a.q, a.q_stride, a.scale, m.packed, y,
+                           y_stride);
+    return;
+  }
+  if (m.type == TensorType::i8) {
+    if (a.count == 1)
+      qgemm_->gemv_f32(r0, r1, m.cols, a.q, a.scale[0], m.i8(), m.stride, m.scales, y);
+    else
+      kernels::qgemm_f32_canonical(*qgemm_, a.count, r0, r1, m.cols, a.q, a.q_stride, a.scale,
+                                   m.i8(), m.stride, m.scales, ts.workspace, y, y_stride);
+    return;
+  }
+  // Float weights: each row is read (and converted) once for the whole batch.
+  for (std::uint32_t r = r0; r < r1; ++r) {
+    const float* w = row_f32(m, r, ts.row);
+    for (std::uint32_t t = 0; t < a.count; ++t)
+      y[t * y_stride + r] = vec::dot(w, a.x + t * a.x_stride, m.cols);
+  }
+}
+
+// Linear layers reading the same input, in one parallel region: their output rows, taken
+// together, are cut into blocks of row_block() rows, and each thread computes an even, contiguous
+// share of the blocks.
+void Transformer::linear(ThreadPool& pool, std::initializer_list<Output> outputs,
+                         const Activations& a, Scratch& s) const {
+  const std::uint32_t nb = row_block();
+  std::uint32_t blocks = 0;
+  for (const Output& o : outputs) blocks += (o.m->rows + nb - 1) / nb;
+  pool.run([&](unsigned t) {
+    const Range mine = split(blocks, 1, t, pool.size());
+    std::uint32_t first = 0;  // the first block of output o
+    for (const Output& o : outputs) {
+      const std::uint32_t count = (o.m->rows + nb - 1) / nb;
+      const std::uint32_t b0 = std::max(mine.begin, first), b1 = std::min(mine.end, first + count);
+      if (b0 < b1)
+        rows(*o.m, (b0 - first) * nb, std::min(o.m->rows, (b1 - first) * nb), a, o.y, o.y_stride,
+             s.threads[t]);
+      first += count;
+    }
   });
 }
 
-// The group-wise form: each row of X quantized per group of kGroupSize (its own scale per
-// group), the grouped kernel, the output columns split over the threads on nr boundaries.
-void Transformer::linear_grouped(ThreadPool& pool, const Matrix& m, const float* X,
-                                 std::uint32_t count, float* Y, Scratch& s) const {
-  const kernels::QGemmG32Variant& kv = *qgemm_g32_;
-  const std::uint32_t kp = kernels::k_padded(m.cols, kernels::kGroupSize);
-  grow(s.qa, std::size_t(count) * kp);
-  grow(s.qscale, std::size_t(count) * m.groups);
-  kernels::quantize_groups(*quantize_, count, m.cols, X, m.cols, s.qa.data(), kp, s.qscale.data());
-  const std::uint32_t blocks = (m.rows + kv.nr - 1) / kv.nr;
-  const unsigned chunks = std::min<unsigned>(pool.size(), blocks);
-  pool.parallel_for(chunks, [&](unsigned c) {
-    const std::uint32_t n0 = std::uint32_t(std::uint64_t(blocks) * c / chunks) * kv.nr;
-    const std::uint32_t n1 =
-        std::min(m.rows, std::uint32_t(std::uint64_t(blocks) * (c + 1) / chunks) * kv.nr);
-    if (count == 1)
-      kv.gemv_f32(n0, n1, m.cols, s.qa.data(), s.qscale.data(), m.packed, Y);
-    else
-      kv.gemm_f32(count, n0, n1, m.cols, s.qa.data(), kp, s.qscale.data(), m.packed, Y, m.rows);
+// s.gate = silu(Wgate · a) * (Wup · a): each thread computes the same rows of gate and up, then
+// combines them while they are in its cache.
+void Transformer::feed_forward(ThreadPool& pool, const Block& blk, const Activations& a,
+                               std::uint32_t n, Scratch& s) const {
+  const std::uint32_t F = config_.feed_forward_length;
+  pool.run([&](unsigned t) {
+    const Range r = split(F, row_block(), t, pool.size());
+    if (r.begin == r.end) return;
+    rows(blk.gate, r.begin, r.end, a, s.gate.data(), F, s.threads[t]);
+    rows(blk.up, r.begin, r.end, a, s.up.data(), F, s.threads[t]);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::size_t row = std::size_t(i) * F + r.begin;
+      vec::silu_mul(s.gate.data() + row, s.up.data() + row, r.end - r.begin);
+    }
+  });
+}
+
+// s.att = softmax(q · Kᵀ / sqrt(D)) · V for every query head of the n new tokens, whose keys and
+// values are already in the cache; token t attends to positions 0 .. pos0 + t.
+//
+// The cached positions are taken in chunks of kAttentionChunk, as in flash attention: a chunk
+// gives its own softmax numerators' maximum and sum and its weighted sum of values, and the
+// chunks of a row are folded together in position order (fold_chunk). A batch deals its tokens
+// out to the threads in turn (later ones attend to more positions); a single token splits its
+// (head, chunk) pairs over the threads, so any number of threads gets an even share however few
+// heads there are, and the calling thread folds the chunks afterwards. Either way a row is the
+// same computation, whatever the thread count.
+void Transformer::attention(ThreadPool& pool, std::uint32_t layer, std::uint32_t n,
+                            std::uint32_t pos0, KvCache& cache, Scratch& s) const {
+  const ModelConfig& c = config_;
+  const std::uint32_t D = c.head_dim, H = c.head_count, group = c.head_count / c.head_count_kv;
+  const std::size_t Dq = std::size_t(H) * D;
+  const float scale = 1.0f / std::sqrt(float(D));
+  auto query = [&](std::uint32_t t, std::uint32_t hd) { return s.q.data() + t * Dq + hd * D; };
+  auto output = [&](std::uint32_t t, std::uint32_t hd) { return s.att.data() + t * Dq + hd * D; };
+  // Chunk k of head hd's row: positions [k * kAttentionChunk, ...) before `len`.
+  auto chunk = [&](std::uint32_t t, std::uint32_t hd, std::uint32_t k, std::uint32_t len,
+                   float* scores, float* o) {
+    const std::uint32_t p0 = k * kAttentionChunk, p1 = std::min(len, p0 + kAttentionChunk);
+    const std::size_t first_row = std::size_t(p0) * D;
+    const float* keys = cache.keys(layer, hd / group) + first_row;
+    const float* values = cache.values(layer, hd / group) + first_row;
+    vec::dot_rows(query(t, hd), keys, D, p1 - p0, scale, scores);
+    const float m = vec::max(scores, p1 - p0);
+    const float sum = vec::exp_sum(scores, p1 - p0, m);  // scores: softmax numerators
+    vec::weighted_sum_rows(scores, values, D, p1 - p0, 1.0f, o);
+    return ChunkSums{m, sum};
+  };
+  auto chunks = [](std::uint32_t len) { return (len + kAttentionChunk - 1) / kAttentionChunk; };
+
+  if (n == 1) {
+    const std::uint32_t len = pos0 + 1, K = chunks(len);
+    pool.run([&](unsigned t) {
+      const Range units = split(H * K, 1, t, pool.size());  // unit u: head u / K, chunk u % K
+      for (std::uint32_t u = units.begin; u < units.end; ++u)
+        s.chunk_sums[u] =
+            chunk(0, u / K, u % K, len, s.threads[t].scores, s.chunk_out.data() + u * D);
+    });
+    for (std::uint32_t hd = 0; hd < H; ++hd) {
+      ChunkSums total = s.chunk_sums[hd * K];
+      float* out = output(0, hd);
+      std::copy_n(s.chunk_out.data() + hd * K * D, D, out);
+      for (std::uint32_t k = 1; k < K; ++k)
+        fold_chunk(total, out, s.chunk_sums[hd * K + k], s.chunk_out.data() + (hd * K + k) * D, D);
+      for (std::uint32_t j = 0; j < D; ++j) out[j] /= total.sum;
+    }
+    return;
+  }
+  pool.run([&](unsigned t) {
+    const Scratch::Thread& ts = s.threads[t];
+    for (std::uint32_t i = t; i < n; i += pool.size()) {
+      const std::uint32_t len = pos0 + i + 1;
+      for (std::uint32_t hd = 0; hd < H; ++hd) {
+        float* out = output(i, hd);
+        ChunkSums total = chunk(i, hd, 0, len, ts.scores, out);
+        for (std::uint32_t k = 1; k < chunks(len); ++k)
+          fold_chunk(total, out, chunk(i, hd, k, len, ts.scores, ts.chunk_out), ts.chunk_out, D);
+        for (std::uint32_t j = 0; j < D; ++j) out[j] /= total.sum;
+      }
+    }
   });
 }
 
@@ -254,7 +445,7 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
                           bool all_logits) const {
   const ModelConfig& c = config_;
   const std::uint32_t E = c.embedding_length, F = c.feed_forward_length, D = c.head_dim;
-  const std::uint32_t H = c.head_count, Hkv = c.head_count_kv, group = H / Hkv;
+  const std::uint32_t H = c.head_count, Hkv = c.head_count_kv;
   const std::uint32_t Dq = H * D, Dkv = Hkv * D, V = c.vocab_size;
   if (n == 0) return;
   if (pos0 > cache.capacity() || n > cache.capacity() - pos0)
@@ -266,39 +457,25 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
       throw InvalidArgument("token id " + std::to_string(tokens[t]) + " is outside the vocabulary [0, " +
                             std::to_string(V) + ")");
 
-  grow(s.x, std::size_t(n) * E);
-  grow(s.h, std::size_t(n) * E);
-  grow(s.q, std::size_t(n) * Dq);
-  grow(s.k, std::size_t(n) * Dkv);
-  grow(s.v, std::size_t(n) * Dkv);
-  grow(s.att, std::size_t(n) * Dq);
-  grow(s.gate, std::size_t(n) * F);
-  grow(s.up, std::size_t(n) * F);
-  const std::size_t ctx_len = std::size_t(pos0) + n;
-  grow(s.scores, std::size_t(H) * ctx_len);
-  const std::size_t row_stride = std::max({E, F, Dq});
-  grow(s.row, pool.size() * row_stride);
-  grow(s.cos, std::size_t(n) * D / 2);
-  grow(s.sin, std::size_t(n) * D / 2);
+  s.reserve_tokens(n);
   float* x = s.x.data();
   float* h = s.h.data();
 
   // Token embeddings: the residual stream starts as each token's embedding row.
   for (std::uint32_t t = 0; t < n; ++t) {
-    const float* e = row_f32(embedding_, std::uint32_t(tokens[t]), s.row.data());
-    std::memcpy(x + std::size_t(t) * E, e, E * sizeof(float));
+    float* xt = x + std::size_t(t) * E;
+    const float* e = row_f32(embedding_, std::uint32_t(tokens[t]), xt);
+    if (e != xt) std::memcpy(xt, e, E * sizeof(float));
   }
 
   // Rotation angles of each position, shared by every layer.
   for (std::uint32_t t = 0; t < n; ++t)
     for (std::uint32_t i = 0; i < D / 2; ++i) {
-      const double inv_freq = std::pow(double(c.rope_freq_base), -2.0 * i / double(D));
-      const double angle = double(pos0 + t) * inv_freq;
+      const double angle = double(pos0 + t) * inv_freq_[i];
       s.cos[std::size_t(t) * D / 2 + i] = float(std::cos(angle));
       s.sin[std::size_t(t) * D / 2 + i] = float(std::sin(angle));
     }
 
-  const float attn_scale = 1.0f / std::sqrt(float(D));
   const std::uint32_t reps = c.layer_sharing ? 2 : 1;
   for (std::uint32_t b = 0; b < c.block_count; ++b) {
     const Block& blk = blocks_[b];
@@ -308,45 +485,33 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
       // --- attention ---
       for (std::uint32_t t = 0; t < n; ++t)
         vec::rms_norm(x + std::size_t(t) * E, blk.attn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
-      linear(pool, blk.q, h, n, s.q.data(), s, row_stride);
-      linear(pool, blk.k, h, n, s.k.data(), s, row_stride);
-      linear(pool, blk.v, h, n, s.v.data(), s, row_stride);
+      const Activations normed = prepare(h, n, E, s, pool);
+      linear(pool, {{&blk.q, s.q.data(), Dq}, {&blk.k, s.k.data(), Dkv}, {&blk.v, s.v.data(), Dkv}},
+             normed, s);
       for (std::uint32_t t = 0; t < n; ++t) {
         const float* cs = s.cos.data() + std::size_t(t) * D / 2;
         const float* sn = s.sin.data() + std::size_t(t) * D / 2;
-        for (std::uint32_t hd = 0; hd < H; ++hd) rope(s.q.data() + std::size_t(t) * Dq + hd * D, D, cs, sn);
-        for (std::uint32_t hd = 0; hd < Hkv; ++hd) rope(s.k.data() + std::size_t(t) * Dkv + hd * D, D, cs, sn);
-        std::memcpy(cache.keys(layer, pos0 + t), s.k.data() + std::size_t(t) * Dkv, Dkv * sizeof(float));
-        std::memcpy(cache.values(layer, pos0 + t), s.v.data() + std::size_t(t) * Dkv, Dkv * sizeof(float));
-      }
-      pool.parallel_for(H, [&](unsigned hd) {  // one task per query head
-        const std::uint32_t kvh = hd / group;  // grouped-query attention
-        float* sc = s.scores.data() + hd * ctx_len;
-        for (std::uint32_t t = 0; t < n; ++t) {
-          const std::uint32_t len = pos0 + t + 1;  // causal: positions 0..pos0+t
-          const float* q = s.q.data() + std::size_t(t) * Dq + hd * D;
-          for (std::uint32_t p = 0; p < len; ++p)
-            sc[p] = vec::dot(q, cache.keys(layer, p) + kvh * D, D) * attn_scale;
-          vec::softmax(sc, len);
-          float* out = s.att.data() + std::size_t(t) * Dq + hd * D;
-          std::fill(out, out + D, 0.0f);
-          for (std::uint32_t p = 0; p < len; ++p) vec::axpy(sc[p], cache.values(layer, p) + kvh * D, out, D);
+        float* q = s.q.data() + std::size_t(t) * Dq;
+        float* k = s.k.data() + std::size_t(t) * Dkv;
+        const float* v = s.v.data() + std::size_t(t) * Dkv;
+        for (std::uint32_t hd = 0; hd < H; ++hd) rope(q + hd * D, D, cs, sn);
+        for (std::uint32_t g = 0; g < Hkv; ++g) {
+          rope(k + g * D, D, cs, sn);
+          const std::size_t row = std::size_t(pos0 + t) * D;
+          std::memcpy(cache.keys(layer, g) + row, k + g * D, D * sizeof(float));
+          std::memcpy(cache.values(layer, g) + row, v + g * D, D * sizeof(float));
         }
-      });
-      linear(pool, blk.o, s.att.data(), n, h, s, row_stride);
-      for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
+      }
+      attention(pool, layer, n, pos0, cache, s);
+      linear(pool, {{&blk.o, h, E}}, prepare(s.att.data(), n, Dq, s, pool), s);
+      vec::add(h, x, std::size_t(n) * E);
 
       // --- SwiGLU feed-forward ---
       for (std::uint32_t t = 0; t < n; ++t)
         vec::rms_norm(x + std::size_t(t) * E, blk.ffn_norm, c.rms_norm_eps, h + std::size_t(t) * E, E);
-      linear(pool, blk.gate, h, n, s.gate.data(), s, row_stride);
-      linear(pool, blk.up, h, n, s.up.data(), s, row_stride);
-      for (std::size_t i = 0; i < std::size_t(n) * F; ++i) {
-        const float g = s.gate[i];
-        s.gate[i] = g / (1.0f + std::exp(-g)) * s.up[i];  // silu(gate) * up
-      }
-      linear(pool, blk.down, s.gate.data(), n, h, s, row_stride);
-      for (std::size_t i = 0; i < std::size_t(n) * E; ++i) x[i] += h[i];
+      feed_forward(pool, blk, prepare(h, n, E, s, pool), n, s);
+      linear(pool, {{&blk.down, h, E}}, prepare(s.gate.data(), n, F, s, pool), s);
+      vec::add(h, x, std::size_t(n) * E);
     }
   }
 
@@ -355,7 +520,7 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
   const std::uint32_t count = n - first;
   for (std::uint32_t t = first; t < n; ++t)
     vec::rms_norm(x + std::size_t(t) * E, output_norm_, c.rms_norm_eps, h + std::size_t(t - first) * E, E);
-  linear(pool, output_, h, count, logits, s, row_stride);
+  linear(pool, {{&output_, logits, V}}, prepare(h, count, E, s, pool), s);
 }
 
 }  // namespace mobilellm

@@ -1,7 +1,12 @@
 // The MobileLLM transformer: weights bound from a ModelFile, a KV cache, and the forward pass.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <string>
 #include <vector>
 
 #include "kernels/kernels.hpp"
@@ -10,84 +15,166 @@
 
 namespace mobilellm {
 
-// A weight matrix [rows = outputs][cols = inputs] in the mapped file (F32, F16, BF16, or I8 with
-// one float scale per row, or per group of kernels::kGroupSize elements of a row).
+// A weight matrix [rows = outputs][cols = inputs], used in place in the mapped file (F32, F16,
+// BF16, or I8 with one float scale per row or per group of kernels::kGroupSize elements of a
+// row): row r starts `stride` elements after row r - 1.
 struct Matrix {
   TensorType type = TensorType::f32;
   const std::byte* data = nullptr;  // canonical rows in the mapped file
-  const float* scales = nullptr;    // I8 only: rows floats, or rows x groups floats
-  const void* packed = nullptr;     // I8 only: the rows repacked for the selected kernel
+  const float* scales = nullptr;    // I8 only: one per row, or `groups` per row (row by row)
   std::uint32_t rows = 0, cols = 0;
+  std::size_t stride = 0;           // elements from one row to the next
   std::uint32_t groups = 0;         // I8 with group scales: scales per row; 0: one per row
+  const void* packed = nullptr;     // W8A8G32 only: the rows repacked for the grouped kernel
+
+  const std::int8_t* i8() const { return reinterpret_cast<const std::int8_t*>(data); }
 };
 
-// Keys and values of every applied layer (a layer-shared block has two), float32.
+// Keys and values of every applied layer (a layer-shared block has two), float32. Each
+// (layer, KV head) owns `capacity` consecutive rows of head_dim floats, so attention reads the
+// keys and values of one head as one contiguous stream. The memory is left uninitialized (a row
+// is written before it is read), so creating a session touches none of it.
 class KvCache {
  public:
   KvCache(const ModelConfig& config, std::uint32_t capacity);  // throws on overflow / bad_alloc
-  float* keys(std::uint32_t layer, std::uint32_t pos) { return at(k_, layer, pos); }
-  float* values(std::uint32_t layer, std::uint32_t pos) { return at(v_, layer, pos); }
+  // Rows [0, capacity) of one head: row p holds position p.
+  float* keys(std::uint32_t layer, std::uint32_t head) { return at(k_.get(), layer, head); }
+  float* values(std::uint32_t layer, std::uint32_t head) { return at(v_.get(), layer, head); }
   std::uint32_t capacity() const { return capacity_; }
-  std::uint64_t bytes() const { return 2ull * k_.size() * sizeof(float); }
+  std::uint64_t bytes() const { return 2 * floats_ * sizeof(float); }
 
  private:
-  float* at(std::vector<float>& b, std::uint32_t layer, std::uint32_t pos) {
-    return b.data() + (std::size_t(layer) * capacity_ + pos) * kv_dim_;
+  float* at(float* b, std::uint32_t layer, std::uint32_t head) const {
+    return b + (std::size_t(layer) * heads_ + head) * capacity_ * head_dim_;
   }
-  std::uint32_t capacity_ = 0, kv_dim_ = 0;
-  std::vector<float> k_, v_;
+  std::uint32_t capacity_ = 0, heads_ = 0, head_dim_ = 0;
+  std::size_t floats_ = 0;  // in each of k_ and v_
+  std::unique_ptr<float[]> k_, v_;
 };
 
-// Per-session working memory of the forward pass, grown on demand.
+class Transformer;
+
+// Attention takes the cached positions in chunks of this many (Transformer::attention).
+inline constexpr std::uint32_t kAttentionChunk = 128;
+// One chunk of an attention row: its softmax numerators' maximum and sum.
+struct ChunkSums {
+  float max, sum;
+};
+
+// A buffer aligned for the kernels (kernels::kPackedAlignment).
+struct AlignedFree {
+  void operator()(std::byte* p) const {
+    ::operator delete[](p, std::align_val_t(kernels::kPackedAlignment));
+  }
+};
+using AlignedBytes = std::unique_ptr<std::byte[], AlignedFree>;
+
+// Working memory of one session's forward passes. What does not depend on the number of tokens
+// (each thread's GEMM panel workspace and small buffers, the attention chunks of one token) is
+// sized once, for the model, the thread count and the context; the per-token buffers are sized
+// for one token at first and grow to the largest batch seen. So a decode step allocates nothing.
 struct Scratch {
-  std::vector<float> x, h, q, k, v, att, gate, up, scores, row, cos, sin, qscale;
+  Scratch(const Transformer& t, unsigned threads, std::uint32_t context);
+  void reserve_tokens(std::uint32_t n);  // per-token buffers for batches of n tokens
+
+  // Per token (rows of the batch).
+  std::vector<float> x, h, q, k, v, att, gate, up;
   std::vector<std::int8_t> qa;  // activations quantized for the W8A8 kernels
+  std::vector<float> qscale;    // their scales, one per row (W8A8G32: one per group of a row)
+  std::vector<float> cos, sin;  // rotation of each token's position, head_dim / 2 each
+  // Every (head, chunk) of one decoded token's attention.
+  std::vector<ChunkSums> chunk_sums;
+  std::vector<float> chunk_out;  // head_dim floats each
+  // Per thread.
+  struct Thread {
+    std::byte* workspace;  // qgemm_f32_canonical's packed panels (W8A8 only)
+    float* scores;         // one chunk of an attention row: kAttentionChunk floats
+    float* chunk_out;      // its weighted sum of values: head_dim floats
+    float* row;            // one weight row converted to float32 (F16, BF16)
+  };
+  std::vector<Thread> threads;
+
+ private:
+  const Transformer& t_;
+  std::uint32_t tokens_ = 0;
+  AlignedBytes workspaces_;
+  std::vector<float> per_thread_;
 };
 
 class ThreadPool;
 
 class Transformer {
  public:
-  // Binds the file's tensors. For a W8A8 or W8A8G32 file, selects the kernels (`kernels`: an ISA
-  // name such as "avx2" or "scalar" to force one, or null for the best this CPU runs;
-  // MOBILELLM_KERNELS overrides too) and repacks every int8 matrix once into the kernel's layout.
-  // Throws UnsupportedError naming the file and tensor for an int8 matrix whose rows are longer
-  // than kernels::kMaxK.
+  // Binds the file's tensors where they are mapped: for F32, F16, BF16 and W8A8 nothing is copied
+  // or repacked. For a W8A8 or W8A8G32 file, selects the kernels (`kernels`: an ISA name such as
+  // "avx2" or "scalar" to force one, or null for the best this CPU runs; MOBILELLM_KERNELS
+  // overrides too); W8A8G32's kernels read a private layout, so its int8 matrices are repacked
+  // once here. Throws UnsupportedError naming the file and tensor for an int8 matrix whose rows
+  // are longer than kernels::kMaxK.
   Transformer(const ModelFile& file, const char* kernels);
-  ~Transformer();
 
   const ModelConfig& config() const { return config_; }
   // What computes the linear layers, e.g. "qgemv_..__avx512vnni_16c4 + qgemm_..__avx512vnni_4x64c4".
   std::string kernels_description() const;
-  std::uint64_t packed_bytes() const { return packed_size_; }
 
   // Runs `count` tokens at positions pos0, pos0+1, ... through the model, appending their keys
   // and values to `cache`. Writes the logits of every token (count × vocab floats) when
-  // `all_logits`, else only those of the last token (vocab floats).
+  // `all_logits`, else only those of the last token (vocab floats). `s` was made for `pool`'s
+  // thread count and `cache`'s capacity.
   void forward(const std::int32_t* tokens, std::uint32_t count, std::uint32_t pos0, KvCache& cache,
                Scratch& s, ThreadPool& pool, float* logits, bool all_logits) const;
 
  private:
+  friend struct Scratch;
+
   struct Block {
     const float* attn_norm;
     const float* ffn_norm;
     Matrix q, k, v, o, gate, up, down;
   };
+  // The input of linear layers: `count` rows of activations, as float32 rows (float weights) or
+  // quantized to int8 with one scale per row (W8A8) or per group of a row (W8A8G32: `groups`
+  // scales per row).
+  struct Activations {
+    std::uint32_t count;
+    const float* x;
+    std::size_t x_stride;
+    const std::int8_t* q;
+    std::size_t q_stride;
+    const float* scale;
+    std::uint32_t groups;
+  };
+  // One linear layer's output: y[t][r] for rows r of `m`, token rows `y_stride` floats apart.
+  struct Output {
+    const Matrix* m;
+    float* y;
+    std::size_t y_stride;
+  };
+
   ModelConfig config_;
   Matrix embedding_;  // [vocab][embedding]
   Matrix output_;     // [vocab][embedding]; the embedding when shared
   const float* output_norm_ = nullptr;
   std::vector<Block> blocks_;
-  const kernels::QGemmVariant* qgemm_ = nullptr;          // W8A8 only
-  const kernels::QGemmG32Variant* qgemm_g32_ = nullptr;   // W8A8G32 only
-  const kernels::QuantizeVariant* quantize_ = nullptr;     // W8A8 and W8A8G32
-  std::byte* packed_ = nullptr;  // one 64-byte-aligned arena for every packed matrix
-  std::uint64_t packed_size_ = 0;
+  std::vector<double> inv_freq_;  // RoPE: theta^(-2i/head_dim) for i < head_dim / 2
+  std::uint32_t max_cols_ = 0;    // the largest K of any matrix
+  const kernels::QGemmVariant* qgemm_ = nullptr;         // W8A8 only
+  const kernels::QGemmG32Variant* qgemm_g32_ = nullptr;  // W8A8G32 only
+  const kernels::QuantizeVariant* quantize_ = nullptr;   // W8A8 and W8A8G32
+  std::size_t workspace_bytes_ = 0;  // per thread, for qgemm_f32_canonical at max_cols_
+  AlignedBytes packed_;              // W8A8G32: every int8 matrix in the grouped kernel's layout
 
-  void linear(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count, float* Y,
-              Scratch& s, std::size_t row_stride) const;
-  void linear_grouped(ThreadPool& pool, const Matrix& m, const float* X, std::uint32_t count,
-                      float* Y, Scratch& s) const;
+  std::uint32_t row_block() const;
+  Activations prepare(const float* X, std::uint32_t count, std::uint32_t cols, Scratch& s,
+                      ThreadPool& pool) const;
+  void rows(const Matrix& m, std::uint32_t r0, std::uint32_t r1, const Activations& a, float* y,
+            std::size_t y_stride, const Scratch::Thread& ts) const;
+  void linear(ThreadPool& pool, std::initializer_list<Output> outputs, const Activations& a,
+              Scratch& s) const;
+  void feed_forward(ThreadPool& pool, const Block& blk, const Activations& a, std::uint32_t n,
+                    Scratch& s) const;
+  void attention(ThreadPool& pool, std::uint32_t layer, std::uint32_t n, std::uint32_t pos0,
+                 KvCache& cache, Scratch& s) const;
 };
 
 }  // namespace mobilellm

@@ -3,11 +3,13 @@
 // The oracle is the scalar reference (kernels/ref), and the reference itself is checked first
 // against values worked out by hand and against an int64 triple loop written here. Every other
 // variant compiled into this build is then compared with the reference: exact int32 sums
-// (gemm_s32), and the float paths (gemm_f32, gemv_f32) over edge-heavy shapes derived from the
-// variant's own tile (M = 1..17; K and N below, at and above kr and nr, primes), the real
-// MobileLLM shapes, N sub-ranges on nr boundaries, and int8 extremes (-128 and 127 everywhere,
-// alternating, random). Variants this CPU cannot run are skipped with a message saying so. The
-// data come from one seed, printed; MOBILELLM_TEST_SEED=N replays a run.
+// (gemm_s32, gemv_s32), and the float paths (gemm_f32, and gemv_f32 on the canonical rows) over
+// edge-heavy shapes derived from the variant's own tile (M = 1..17; K and N below, at and above
+// kr and nr, primes), the real MobileLLM shapes, N sub-ranges on nr boundaries, and int8
+// extremes (-128 and 127 everywhere, alternating, random). Variants this CPU cannot run are
+// skipped with a message saying so. The data come from one seed, printed; MOBILELLM_TEST_SEED=N
+// replays a run. The GEMV's own edge cases (guarded memory, row gaps) and the prefill driver are
+// tested in test_kernels_canonical.cpp.
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -22,105 +24,21 @@
 #include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "kernels/kernels.hpp"
 #include "mobilellm/error.hpp"
+#include "test_kernels.hpp"
 
 namespace mobilellm::kernels {
 namespace {
 
+using namespace test;  // NOLINT(google-build-using-namespace): the shared helpers
+
 // ------------------------------------------------------------------------------------- helpers
-
-// MOBILELLM_TEST_SEED when set, else a fixed default so that CI is deterministic. Printed once.
-std::uint64_t base_seed() {
-  static const std::uint64_t seed = [] {
-    std::uint64_t s = 20240531;
-    if (const char* env = std::getenv("MOBILELLM_TEST_SEED"); env != nullptr && *env != '\0') {
-      char* end = nullptr;
-      errno = 0;
-      const unsigned long long parsed = std::strtoull(env, &end, 0);
-      if (errno != 0 || *end != '\0') {
-        ADD_FAILURE() << "MOBILELLM_TEST_SEED=" << env << " is not an unsigned integer";
-      } else {
-        s = parsed;
-      }
-    }
-    std::printf("[ kernels  ] data seed %llu (replay: MOBILELLM_TEST_SEED=%llu)\n",
-                static_cast<unsigned long long>(s), static_cast<unsigned long long>(s));
-    return s;
-  }();
-  return seed;
-}
-
-// A distinct, reproducible seed per test case (splitmix64 of the base seed and a case number).
-std::uint64_t case_seed(std::uint64_t salt) {
-  std::uint64_t z = base_seed() + 0x9e3779b97f4a7c15ull * (salt + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// A byte buffer of exactly `size` bytes on a kPackedAlignment boundary (exact, so that
-// AddressSanitizer sees any read past the end).
-class AlignedBytes {
- public:
-  explicit AlignedBytes(std::size_t size)
-      : size_(size),
-        data_(static_cast<std::uint8_t*>(
-            ::operator new(size == 0 ? 1 : size, std::align_val_t{kPackedAlignment}))) {}
-  ~AlignedBytes() { ::operator delete(data_, std::align_val_t{kPackedAlignment}); }
-  AlignedBytes(const AlignedBytes&) = delete;
-  AlignedBytes& operator=(const AlignedBytes&) = delete;
-  void* data() const { return data_; }
-  std::size_t size() const { return size_; }
-
- private:
-  std::size_t size_;
-  std::uint8_t* data_;
-};
-
-enum class Fill { random, min, max, alternating };
-
-const char* fill_name(Fill f) {
-  switch (f) {
-    case Fill::random: return "random";
-    case Fill::min: return "all -128";
-    case Fill::max: return "all 127";
-    case Fill::alternating: return "-128/127 alternating";
-  }
-  return "?";
-}
-
-// Row-major rows x cols int8 values. "alternating" flips between -128 and 127 along each row and
-// starts with the other one on odd rows, so that A and W of the same fill multiply to both signs.
-std::vector<std::int8_t> make_int8(std::size_t rows, std::size_t cols, Fill fill,
-                                   std::mt19937_64& rng) {
-  std::vector<std::int8_t> v(rows * cols);
-  std::uniform_int_distribution<int> byte(-128, 127);
-  for (std::size_t r = 0; r < rows; ++r) {
-    for (std::size_t c = 0; c < cols; ++c) {
-      std::int8_t x = 0;
-      switch (fill) {
-        case Fill::random: x = static_cast<std::int8_t>(byte(rng)); break;
-        case Fill::min: x = -128; break;
-        case Fill::max: x = 127; break;
-        case Fill::alternating: x = (r + c) % 2 == 0 ? -128 : 127; break;
-      }
-      v[r * cols + c] = x;
-    }
-  }
-  return v;
-}
-
-std::vector<float> make_scales(std::size_t n, float lo, float hi, std::mt19937_64& rng) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
 
 struct Problem {
   std::uint32_t m = 0, n = 0, k = 0;
@@ -154,8 +72,6 @@ std::vector<std::int8_t> lay_out_a(const Instance& in, std::size_t stride, std::
   return out;
 }
 
-const QGemmVariant& reference() { return qgemm_variants()[0]; }
-
 Instance make_instance(const Problem& p) {
   Instance in;
   in.p = p;
@@ -176,59 +92,6 @@ Instance make_instance(const Problem& p) {
   ref.gemm_f32(p.m, 0, p.n, p.k, a.data(), kp, in.a_scale.data(), packed.data(), in.w_scale.data(),
                in.want_f32.data(), p.n);
   return in;
-}
-
-// The float paths may differ from the reference only by the rounding of the scale product: the
-// contract fixes the expression (a_scale * w_scale) * float(sum), and the x86 variants reproduce
-// it bit for bit, but a variant may legitimately fold the three factors in another order (say,
-// a_scale into w_scale once per tile, or an FMA epilogue). Each order rounds twice, half an ulp
-// each, so results stay within about 2 ulps (relative 2^-22); 2^-21 leaves room and still catches
-// any wrong sum or scale, which moves the result by orders of magnitude more. The int32 sums are
-// checked exactly anyway (gemm_s32, and the float paths with unit scales below).
-bool close_enough(float got, float want) {
-  return std::fabs(got - want) <= std::ldexp(std::fabs(want), -21);
-}
-
-// Output buffers are pre-filled with a sentinel and rows have spare columns, so that a write
-// outside [n_begin, n_end) or past the row is caught.
-constexpr std::int32_t kSentinelS32 = 0x5a5a5a5a;
-constexpr float kSentinelF32 = -12345.5f;
-constexpr std::size_t kSpareColumns = 5;
-
-enum class Compare { exact, close };
-
-// Checks rows x [0, n + spare) of `got`: columns [b, e) against `want` (rows x n, dense), every
-// other column still the sentinel.
-template <typename T>
-::testing::AssertionResult check_output(const std::vector<T>& got, std::size_t stride,
-                                        const std::vector<T>& want, std::uint32_t rows,
-                                        std::uint32_t n, std::uint32_t b, std::uint32_t e,
-                                        T sentinel, Compare how) {
-  for (std::uint32_t i = 0; i < rows; ++i) {
-    for (std::size_t j = 0; j < stride; ++j) {
-      const T g = got[i * stride + j];
-      if (j >= b && j < e) {
-        const T w = want[std::size_t{i} * n + j];
-        bool ok = false;
-        if constexpr (std::is_same_v<T, float>) {
-          ok = how == Compare::exact
-                   ? std::bit_cast<std::uint32_t>(g) == std::bit_cast<std::uint32_t>(w)
-                   : close_enough(g, w);
-        } else {
-          ok = g == w;
-        }
-        if (!ok) {
-          return ::testing::AssertionFailure()
-                 << "row " << i << " column " << j << ": got " << g << ", want " << w;
-        }
-      } else if (std::memcmp(&g, &sentinel, sizeof g) != 0) {
-        return ::testing::AssertionFailure()
-               << "row " << i << " column " << j << " (outside columns [" << b << ", " << e
-               << ")) was written: " << g;
-      }
-    }
-  }
-  return ::testing::AssertionSuccess();
 }
 
 // Everything one variant must get right on one problem instance.
@@ -282,22 +145,23 @@ void check_variant(const QGemmVariant& v, const Instance& in, std::mt19937_64& r
     ASSERT_TRUE(check_output(cf, c_stride, want_unit, p.m, p.n, b, e, kSentinelF32, Compare::exact))
         << "gemm_f32 with unit scales";
 
+    // The decode GEMV on the canonical rows (W as given, rows k bytes apart), each row of A.
     for (std::uint32_t i = 0; i < p.m; ++i) {
-      SCOPED_TRACE("gemv_f32 on row " + std::to_string(i));
+      SCOPED_TRACE("gemv on row " + std::to_string(i));
       const std::vector<float> want_row(in.want_f32.begin() + std::size_t{i} * p.n,
                                         in.want_f32.begin() + std::size_t{i + 1} * p.n);
-      const std::vector<float> unit_row(want_unit.begin() + std::size_t{i} * p.n,
-                                        want_unit.begin() + std::size_t{i + 1} * p.n);
-      std::vector<float> row(c_stride, kSentinelF32);
-      v.gemv_f32(b, e, p.k, a.data() + i * a_stride, in.a_scale[i], packed.data(),
-                 in.w_scale.data(), row.data());
+      const std::vector<std::int32_t> want_row32(in.want_s32.begin() + std::size_t{i} * p.n,
+                                                 in.want_s32.begin() + std::size_t{i + 1} * p.n);
+      std::vector<std::int32_t> row32(c_stride, kSentinelS32);
+      v.gemv_s32(b, e, p.k, a.data() + i * a_stride, in.w.data(), p.k, row32.data());
       ASSERT_TRUE(
-          check_output(row, c_stride, want_row, 1, p.n, b, e, kSentinelF32, Compare::close));
-      std::fill(row.begin(), row.end(), kSentinelF32);
-      v.gemv_f32(b, e, p.k, a.data() + i * a_stride, 1.0f, packed.data(), ones_n.data(),
-                 row.data());
-      ASSERT_TRUE(check_output(row, c_stride, unit_row, 1, p.n, b, e, kSentinelF32, Compare::exact))
-          << "with unit scales";
+          check_output(row32, c_stride, want_row32, 1, p.n, b, e, kSentinelS32, Compare::exact))
+          << "gemv_s32";
+      std::vector<float> row(c_stride, kSentinelF32);
+      v.gemv_f32(b, e, p.k, a.data() + i * a_stride, in.a_scale[i], in.w.data(), p.k,
+                 in.w_scale.data(), row.data());
+      ASSERT_TRUE(check_output(row, c_stride, want_row, 1, p.n, b, e, kSentinelF32, Compare::exact))
+          << "gemv_f32";
     }
   }
 
@@ -312,12 +176,6 @@ void check_variant(const QGemmVariant& v, const Instance& in, std::mt19937_64& r
         check_output(c32, c_stride, in.want_s32, p.m, p.n, 0, p.n, kSentinelS32, Compare::exact))
         << "gemm_s32 over all chunks";
   }
-}
-
-bool supported_here(const QGemmVariant& v) { return v.supported(cpu_features()); }
-
-std::string cpu_name() {
-  return cpu_features().model.empty() ? std::string("this CPU") : cpu_features().model;
 }
 
 // ------------------------------------------------------------------ the registry and selection
@@ -346,6 +204,11 @@ TEST(KernelRegistry, ListsEveryVariantAndWhichRunHere) {
     const std::string name = v.name;
     EXPECT_TRUE(name.size() > tile.size() && name.ends_with(tile)) << name << " vs tile " << tile;
     EXPECT_NE(name.find(std::string("__") + v.isa + "_"), std::string::npos) << name;
+    // Every entry point is there; the GEMV is named for its ISA as well.
+    EXPECT_TRUE(v.packed_size && v.pack && v.gemm_s32 && v.gemm_f32 && v.gemv_f32 && v.gemv_s32)
+        << name;
+    const std::string gemv = v.gemv_name;
+    EXPECT_TRUE(gemv.starts_with("qgemv_f32_qs8dx_qs8cx__" + std::string(v.isa) + "_")) << gemv;
   }
   for (const QuantizeVariant& q : quantizers) {
     std::printf("[ kernels  ]   %-44s %s\n", q.name,
@@ -507,8 +370,17 @@ TEST(KernelReference, HandComputedProductOnEveryVariant) {
     v.gemm_f32(2, 0, 2, 3, a.data(), stride, a_scale, packed.data(), w_scale, cf, 2);
     EXPECT_EQ(std::vector<float>(cf, cf + 4), std::vector<float>(want_f32, want_f32 + 4));
     float row[2] = {};
-    v.gemv_f32(0, 2, 3, a.data() + stride, a_scale[1], packed.data(), w_scale, row);
+    v.gemv_f32(0, 2, 3, a.data() + stride, a_scale[1], w, 3, w_scale, row);
     EXPECT_EQ(std::vector<float>(row, row + 2), std::vector<float>(want_f32 + 2, want_f32 + 4));
+    std::int32_t row32[2] = {};
+    v.gemv_s32(0, 2, 3, a.data(), w, 3, row32);
+    EXPECT_EQ(std::vector<std::int32_t>(row32, row32 + 2),
+              std::vector<std::int32_t>(want, want + 2));
+    // The same W with rows 5 bytes apart (junk in between), as a file may lay them out.
+    const std::int8_t spaced[] = {1, 0, -1, 99, -99, 127, -128, 2};
+    v.gemv_s32(0, 2, 3, a.data() + stride, spaced, 5, row32);
+    EXPECT_EQ(std::vector<std::int32_t>(row32, row32 + 2),
+              std::vector<std::int32_t>(want + 2, want + 4));
   }
 }
 
@@ -537,16 +409,27 @@ TEST(KernelReference, MatchesPlainLoops) {
                   << i << "," << j;
             }
           }
-          // gemv_f32 row by row equals gemm_f32.
+          // The GEMVs on the canonical rows, row by row, equal gemm_s32 / gemm_f32; and on
+          // rows spread `k + 3` bytes apart with junk in the gaps.
           const QGemmVariant& ref = reference();
-          AlignedBytes packed(ref.packed_size(n, k));
-          ref.pack(n, k, in.w.data(), packed.data());
+          const std::size_t spread = k + 3;
+          std::vector<std::int8_t> spaced(n * spread, static_cast<std::int8_t>(0x6d));
+          for (std::uint32_t j = 0; j < n; ++j) {
+            std::memcpy(spaced.data() + j * spread, in.w.data() + std::size_t{j} * k, k);
+          }
           std::vector<float> row(n);
+          std::vector<std::int32_t> row32(n);
           for (std::uint32_t i = 0; i < m; ++i) {
-            ref.gemv_f32(0, n, k, in.a.data() + std::size_t{i} * k, in.a_scale[i], packed.data(),
-                         in.w_scale.data(), row.data());
-            ASSERT_EQ(0, std::memcmp(row.data(), in.want_f32.data() + std::size_t{i} * n,
-                                     n * sizeof(float)));
+            const std::int8_t* a = in.a.data() + std::size_t{i} * k;
+            for (const auto& [w, stride] : {std::pair{in.w.data(), std::size_t{k}},
+                                            std::pair{std::as_const(spaced).data(), spread}}) {
+              ref.gemv_f32(0, n, k, a, in.a_scale[i], w, stride, in.w_scale.data(), row.data());
+              ASSERT_EQ(0, std::memcmp(row.data(), in.want_f32.data() + std::size_t{i} * n,
+                                       n * sizeof(float)));
+              ref.gemv_s32(0, n, k, a, w, stride, row32.data());
+              ASSERT_EQ(0, std::memcmp(row32.data(), in.want_s32.data() + std::size_t{i} * n,
+                                       n * sizeof(std::int32_t)));
+            }
           }
         }
       }

@@ -1,6 +1,6 @@
 // Pieces shared by the three ARM W8A8 variants (neon, neondot, neoni8mm): the packed weight layout
-// and the output stages. Only Armv8.0 Advanced SIMD instructions, valid in every ARM translation
-// unit.
+// of the GEMMs, the output stages and the GEMV driver on canonical rows. Only Armv8.0 Advanced
+// SIMD instructions, valid in every ARM translation unit.
 //
 // Everything here is in an unnamed namespace on purpose: each ISA translation unit that includes
 // this header gets its own internal-linkage copies, compiled with that unit's flags. An inline
@@ -117,6 +117,51 @@ void store_row(const Store& store, std::uint32_t row, std::uint32_t col, std::ui
   for (std::uint32_t g = 0; g < Nr / 4 && col + 4 * g < n_end; ++g) {
     const std::uint32_t left = n_end - col - 4 * g;
     store(row, col + 4 * g, left < 4 ? left : 4, sums[g]);
+  }
+}
+
+// The decode GEMV on canonical rows (kernels.hpp: row j at w + j * w_stride, only bytes [0, k) of
+// it read), shared by every ARM variant: output columns in passes of 4 rows whose K loop shares
+// each 16-byte activation load, K in steps of 16 bytes, the 4 sums of a pass as one int32x4
+// (columns j..j+3, each row reduced once, at the end of K). `dot` is the variant's K loop:
+//     int32x4_t dot(std::uint32_t steps, const std::int8_t* a, const std::int8_t* w0,
+//                   const std::int8_t* w1, const std::int8_t* w2, const std::int8_t* w3,
+//                   const std::int8_t* prefetch)
+// returns the sums over `steps` whole 16-byte steps of a against the 4 rows, and prefetches one
+// 64-byte line from `prefetch` onwards per step, in address order: the next pass's rows (this
+// pass's own on the last one, so never past n_end), as the x86 GEMVs do. A step reads 4 x 16 = 64
+// bytes of weights, so the prefetches cover the next pass when its rows are contiguous. The K tail
+// (k % 16 bytes) never comes from past a row: the tails of a and of the 4 rows are copied into
+// zeroed 16-byte buffers and run as one more step (zeros add nothing). A last pass of fewer than 4
+// rows repeats its last row (computed, not stored); `store` (StoreS32 or StoreF32 with row 0)
+// receives only the outputs in [n_begin, n_end).
+constexpr std::uint32_t kGemvRows = 4, kGemvStep = 16;
+constexpr std::size_t kGemvPrefetchLine = 64;  // bytes of weights per step, one cache line
+
+template <typename Dot, typename Store>
+void gemv_rows4(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
+                const std::int8_t* w, std::size_t w_stride, Dot dot, const Store& store) {
+  const std::uint32_t steps = k / kGemvStep, tail = k % kGemvStep;
+  const std::size_t done = std::size_t{steps} * kGemvStep;
+  alignas(16) std::int8_t a_tail[kGemvStep] = {};
+  alignas(16) std::int8_t w_tail[kGemvRows][kGemvStep] = {};  // bytes [tail, 16) stay zero
+  if (tail != 0) std::memcpy(a_tail, a + done, tail);
+  for (std::uint32_t j = n_begin; j < n_end; j += kGemvRows) {
+    const std::uint32_t rows = n_end - j < kGemvRows ? n_end - j : kGemvRows;
+    const std::int8_t* w0 = w + std::size_t{j} * w_stride;
+    const std::int8_t* w1 = rows > 1 ? w0 + w_stride : w0;
+    const std::int8_t* w2 = rows > 2 ? w1 + w_stride : w1;
+    const std::int8_t* w3 = rows > 3 ? w2 + w_stride : w2;
+    const std::int8_t* next = j + 2 * kGemvRows <= n_end ? w0 + kGemvRows * w_stride : w0;
+    int32x4_t sums = dot(steps, a, w0, w1, w2, w3, next);
+    if (tail != 0) {
+      std::memcpy(w_tail[0], w0 + done, tail);
+      std::memcpy(w_tail[1], w1 + done, tail);
+      std::memcpy(w_tail[2], w2 + done, tail);
+      std::memcpy(w_tail[3], w3 + done, tail);
+      sums = vaddq_s32(sums, dot(1, a_tail, w_tail[0], w_tail[1], w_tail[2], w_tail[3], w_tail[0]));
+    }
+    store(0, j, rows, sums);
   }
 }
 

@@ -1,4 +1,4 @@
-// NEON (Armv8.0 Advanced SIMD) W8A8 GEMM/GEMV: int8 products widened to int16 with smull/smull2,
+// NEON (Armv8.0 Advanced SIMD) W8A8 GEMM: int8 products widened to int16 with smull/smull2,
 // then added pairwise into int32 with sadalp. Exact for every int8 value: one product is at most
 // 128 * 128 = 2^14, which fits in int16, and sadalp adds two of them into an int32 lane. (smlal
 // into int16 accumulators would save the sadalp and is not used: two products of -128 * -128
@@ -15,8 +15,8 @@
 // multiply-adds), not by loads, so a wider tile would not help; at 2x8 GCC 12's scheduler hoists
 // a whole step's weights and products and spills accumulators. Per K step: 2 + 4 loads, 16 smull,
 // 16 sadalp. The column loop is outermost, so a weight block (4 * K bytes) stays in L1 while every
-// row tile uses it. A last single row is computed twice and stored once. GEMV: one block at a
-// time, even and odd K steps in separate accumulators (8 independent sadalp chains).
+// row tile uses it. A last single row is computed twice and stored once. The decode GEMV reads the
+// canonical rows instead (qgemv_f32_qs8dx_qs8cx__neon_4x16.cpp); this file holds the descriptor.
 //
 // Compiled for the aarch64 baseline (no -march): runs on every ARMv8 CPU. Helpers live in an
 // unnamed namespace and no standard-library template is used (see kernels/README.md, "ODR").
@@ -49,14 +49,6 @@ Acc4 zero4() {
 int32x4_t mac16(int32x4_t acc, int8x16_t a, int8x16_t w) {
   acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(w)));
   return vpadalq_s16(acc, vmull_high_s8(a, w));
-}
-
-// One K step of one row.
-void step1(Acc4& acc, int8x16_t a, const std::int8_t* step) {
-  acc.c0 = mac16(acc.c0, a, vld1q_s8(step + 0 * kKr));
-  acc.c1 = mac16(acc.c1, a, vld1q_s8(step + 1 * kKr));
-  acc.c2 = mac16(acc.c2, a, vld1q_s8(step + 2 * kKr));
-  acc.c3 = mac16(acc.c3, a, vld1q_s8(step + 3 * kKr));
 }
 
 // One K step of two rows sharing each weight load.
@@ -96,22 +88,6 @@ __attribute__((noinline)) void tile_2x4(std::uint32_t steps, const std::int8_t* 
   acc1_out = acc1;
 }
 
-// GEMV: one activation row against one column block; even and odd K steps in separate
-// accumulators.
-__attribute__((noinline)) void gemv_1x4(std::uint32_t steps, const std::int8_t* a,
-                                        const std::int8_t* block, Acc4& even_out,
-                                        Acc4& odd_out) {
-  Acc4 even = zero4(), odd = zero4();
-  std::uint32_t s = 0;
-  for (; s + 2 <= steps; s += 2, block += 2 * Layout::kStepBytes) {
-    step1(even, vld1q_s8(a + s * kKr), block);
-    step1(odd, vld1q_s8(a + (s + 1) * kKr), block + Layout::kStepBytes);
-  }
-  if (s < steps) step1(even, vld1q_s8(a + s * kKr), block);
-  even_out = even;
-  odd_out = odd;
-}
-
 // Column blocks outermost: a block (4 * K bytes) stays in L1 while every row tile reads it.
 template <typename Store>
 void gemm(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
@@ -142,22 +118,19 @@ void gemm_f32(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::
   gemm(m, n_begin, n_end, k, a, a_stride, packed, arm::StoreF32{a_scale, w_scale, c, c_stride});
 }
 
-void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
-              float a_scale, const void* packed, const float* w_scale, float* c) {
-  const std::uint32_t steps = Layout::k_steps(k);
-  const arm::StoreF32 store{&a_scale, w_scale, c, 0};
-  for (std::uint32_t col = n_begin; col < n_end; col += kNr) {
-    Acc4 even, odd;
-    gemv_1x4(steps, a, Layout::block(packed, col, k), even, odd);
-    arm::store_row<kNr>(store, 0, col, n_end, {vaddq_s32(reduce(even), reduce(odd))});
-  }
-}
-
 }  // namespace
+
+// The decode GEMV on canonical rows (qgemv_f32_qs8dx_qs8cx__neon_4x16.cpp).
+void qgemv_s32_qs8dx_qs8cx_4x16(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, const std::int8_t* w, std::size_t w_stride,
+                                std::int32_t* c);
+void qgemv_f32_qs8dx_qs8cx_4x16(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, float a_scale, const std::int8_t* w,
+                                std::size_t w_stride, const float* w_scale, float* c);
 
 extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x4c16 = {
     .name = "qgemm_f32_qs8dx_qs8cx__neon_2x4c16",
-    .gemv_name = "qgemv_f32_qs8dx_qs8cx__neon_4c16",
+    .gemv_name = "qgemv_f32_qs8dx_qs8cx__neon_4x16",
     .isa = "neon",
     .supported = isa_neon_supported,
     .mr = kMr,
@@ -167,7 +140,8 @@ extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x4c16 = {
     .pack = Layout::pack,
     .gemm_s32 = gemm_s32,
     .gemm_f32 = gemm_f32,
-    .gemv_f32 = gemv_f32,
+    .gemv_f32 = qgemv_f32_qs8dx_qs8cx_4x16,
+    .gemv_s32 = qgemv_s32_qs8dx_qs8cx_4x16,
 };
 
 }  // namespace mobilellm::kernels::neon

@@ -1,4 +1,4 @@
-// NEON dot-product (FEAT_DotProd, sdot) W8A8 GEMM/GEMV. sdot multiplies 4 signed bytes by 4 signed
+// NEON dot-product (FEAT_DotProd, sdot) W8A8 GEMM. sdot multiplies 4 signed bytes by 4 signed
 // bytes and adds the 4 products to an int32 lane, with no intermediate narrowing, so it is exact
 // for every int8 value including -128 (no offset or correction needed, unlike x86's u8 x s8
 // vpdpbusd).
@@ -14,8 +14,9 @@
 // activation bytes per row. (With 16-byte activation loads and 4 steps per iteration, GCC 12
 // hoists all 16 weight loads and spills an accumulator.) The column loop is outermost, so a
 // weight block (16 * K bytes) stays in cache while every row tile uses it. When fewer than 4 rows
-// remain, the spare rows of the tile repeat the last one and are not stored. GEMV: one block at a
-// time, even and odd K steps in separate accumulators (8 independent sdot chains).
+// remain, the spare rows of the tile repeat the last one and are not stored. The decode GEMV reads
+// the canonical rows instead (qgemv_f32_qs8dx_qs8cx__neondot_4x16.cpp); this file holds the
+// descriptor.
 //
 // Built with -march=armv8.2-a+dotprod; called only on CPUs that have it. Helpers live in an
 // unnamed namespace and no standard-library template is used (see kernels/README.md, "ODR").
@@ -109,22 +110,6 @@ __attribute__((noinline)) void tile_4x16(std::uint32_t steps, const std::int8_t*
   sums[3] = acc3;
 }
 
-// GEMV: one activation row against one block; even and odd K steps in separate accumulators.
-__attribute__((noinline)) void gemv_1x16(std::uint32_t steps, const std::int8_t* a,
-                                         const std::int8_t* block, Vec4& even_out,
-                                         Vec4& odd_out) {
-  Vec4 even = zero4(), odd = zero4();
-  std::uint32_t s = 0;
-  for (; s + 2 <= steps; s += 2, block += 2 * Layout::kStepBytes) {
-    const int8x8_t x = vld1_s8(a + std::size_t{s} * kKr);
-    dot4<0>(even, x, load_step(block));
-    dot4<1>(odd, x, load_step(block + Layout::kStepBytes));
-  }
-  if (s < steps) dot4<0>(even, load_a4(a + std::size_t{s} * kKr), load_step(block));
-  even_out = even;
-  odd_out = odd;
-}
-
 // Column blocks outermost: a block (16 * K bytes) stays in cache while every row tile reads it.
 template <typename Store>
 void gemm(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
@@ -160,24 +145,19 @@ void gemm_f32(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::
   gemm(m, n_begin, n_end, k, a, a_stride, packed, arm::StoreF32{a_scale, w_scale, c, c_stride});
 }
 
-void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
-              float a_scale, const void* packed, const float* w_scale, float* c) {
-  const std::uint32_t steps = Layout::k_steps(k);
-  const arm::StoreF32 store{&a_scale, w_scale, c, 0};
-  for (std::uint32_t col = n_begin; col < n_end; col += kNr) {
-    Vec4 even, odd;
-    gemv_1x16(steps, a, Layout::block(packed, col, k), even, odd);
-    const int32x4_t sums[kNr / 4] = {vaddq_s32(even.v0, odd.v0), vaddq_s32(even.v1, odd.v1),
-                                     vaddq_s32(even.v2, odd.v2), vaddq_s32(even.v3, odd.v3)};
-    arm::store_row<kNr>(store, 0, col, n_end, sums);
-  }
-}
-
 }  // namespace
+
+// The decode GEMV on canonical rows (qgemv_f32_qs8dx_qs8cx__neondot_4x16.cpp).
+void qgemv_s32_qs8dx_qs8cx_4x16(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, const std::int8_t* w, std::size_t w_stride,
+                                std::int32_t* c);
+void qgemv_f32_qs8dx_qs8cx_4x16(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, float a_scale, const std::int8_t* w,
+                                std::size_t w_stride, const float* w_scale, float* c);
 
 extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c4 = {
     .name = "qgemm_f32_qs8dx_qs8cx__neondot_4x16c4",
-    .gemv_name = "qgemv_f32_qs8dx_qs8cx__neondot_16c4",
+    .gemv_name = "qgemv_f32_qs8dx_qs8cx__neondot_4x16",
     .isa = "neondot",
     .supported = isa_neondot_supported,
     .mr = kMr,
@@ -187,7 +167,8 @@ extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c4 = {
     .pack = Layout::pack,
     .gemm_s32 = gemm_s32,
     .gemm_f32 = gemm_f32,
-    .gemv_f32 = gemv_f32,
+    .gemv_f32 = qgemv_f32_qs8dx_qs8cx_4x16,
+    .gemv_s32 = qgemv_s32_qs8dx_qs8cx_4x16,
 };
 
 }  // namespace mobilellm::kernels::neondot

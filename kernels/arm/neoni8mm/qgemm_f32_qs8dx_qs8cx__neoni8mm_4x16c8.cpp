@@ -1,4 +1,4 @@
-// NEON int8 matrix-multiply (FEAT_I8MM, smmla) W8A8 GEMM/GEMV. smmla multiplies a 2x8 int8 matrix
+// NEON int8 matrix-multiply (FEAT_I8MM, smmla) W8A8 GEMM. smmla multiplies a 2x8 int8 matrix
 // by an 8x2 one and adds the 2x2 int32 product to an accumulator: 32 multiply-adds per instruction,
 // twice sdot's, each int32 lane taking 8 exact products (no intermediate narrowing), so it is exact
 // for every int8 value including -128.
@@ -17,11 +17,9 @@
 // while every row tile uses it. When fewer than 4 rows remain, the spare rows of the tile repeat
 // the last one and are not stored.
 //
-// GEMV (M = 1): smmla would waste half its work on a missing second row, so the decode kernel uses
-// sdot on the same layout instead (every CPU with FEAT_I8MM has FEAT_DotProd, and the registry
-// requires both): the 8 activations of a step, repeated in both halves of a register, against one
-// 16-byte column-pair load give [c0 (k0-3), c0 (k4-7), c1 (k0-3), c1 (k4-7)]; one addp per 4
-// columns sums the halves. 8 accumulators, each 16 useful products per instruction.
+// The decode GEMV (M = 1) reads the canonical rows instead, with sdot: smmla would waste half its
+// work on one activation row (qgemv_f32_qs8dx_qs8cx__neoni8mm_4x16.cpp says why); this file holds
+// the descriptor.
 //
 // Built with -march=armv8.2-a+dotprod+i8mm; called only on CPUs that have both. Helpers live in an
 // unnamed namespace and no standard-library template is used (see kernels/README.md, "ODR").
@@ -29,7 +27,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/arm/neon/arm_common.hpp"
 #include "kernels/kernels.hpp"
@@ -40,9 +37,8 @@ namespace {
 constexpr std::uint32_t kMr = 4, kNr = 16, kKr = 8;
 using Layout = arm::BlockedLayout<kNr, kKr>;
 
-// The accumulators of one row pair (GEMM), or of one row (GEMV), against one column block: q<q>
-// belongs to columns 2q and 2q+1. Named members, not an array: GCC 12 keeps arrays of vectors
-// partly in memory inside the K loop.
+// The accumulators of one row pair against one column block: q<q> belongs to columns 2q and 2q+1.
+// Named members, not an array: GCC 12 keeps arrays of vectors partly in memory inside the K loop.
 struct Acc8 {
   int32x4_t q0, q1, q2, q3, q4, q5, q6, q7;
 };
@@ -85,18 +81,6 @@ void mmla_step2(Acc8& acc01, Acc8& acc23, int8x16_t a01, int8x16_t a23, const st
   acc23.q7 = vmmlaq_s32(acc23.q7, a23, w);
 }
 
-// One K step of the GEMV: `a` holds the step's 8 activations in both halves.
-void dot_step(Acc8& acc, int8x16_t a, const std::int8_t* step) {
-  acc.q0 = vdotq_s32(acc.q0, vld1q_s8(step + 0 * 16), a);
-  acc.q1 = vdotq_s32(acc.q1, vld1q_s8(step + 1 * 16), a);
-  acc.q2 = vdotq_s32(acc.q2, vld1q_s8(step + 2 * 16), a);
-  acc.q3 = vdotq_s32(acc.q3, vld1q_s8(step + 3 * 16), a);
-  acc.q4 = vdotq_s32(acc.q4, vld1q_s8(step + 4 * 16), a);
-  acc.q5 = vdotq_s32(acc.q5, vld1q_s8(step + 5 * 16), a);
-  acc.q6 = vdotq_s32(acc.q6, vld1q_s8(step + 6 * 16), a);
-  acc.q7 = vdotq_s32(acc.q7, vld1q_s8(step + 7 * 16), a);
-}
-
 // Lanes [r0.c0, r0.c1, r1.c0, r1.c1] of two column pairs -> the 4 columns of row r0 or of row r1.
 int32x4_t first_row(int32x4_t lo, int32x4_t hi) {
   return vreinterpretq_s32_s64(vzip1q_s64(vreinterpretq_s64_s32(lo), vreinterpretq_s64_s32(hi)));
@@ -121,24 +105,6 @@ __attribute__((noinline)) void tile_4x16(std::uint32_t steps, const std::int8_t*
   }
   acc01_out = acc01;
   acc23_out = acc23;
-}
-
-// GEMV: one activation row against one block, two K steps per 16-byte activation load.
-__attribute__((noinline)) void gemv_1x16(std::uint32_t steps, const std::int8_t* a,
-                                         const std::int8_t* block, Acc8& acc_out) {
-  Acc8 acc = zero8();
-  std::uint32_t s = 0;
-  for (; s + 2 <= steps; s += 2, block += 2 * Layout::kStepBytes) {
-    const int64x2_t x = vreinterpretq_s64_s8(vld1q_s8(a + std::size_t{s} * kKr));
-    dot_step(acc, vreinterpretq_s8_s64(vdupq_laneq_s64(x, 0)), block);
-    dot_step(acc, vreinterpretq_s8_s64(vdupq_laneq_s64(x, 1)), block + Layout::kStepBytes);
-  }
-  if (s < steps) {  // the rows hold only k_padded(k, 8) bytes: an 8-byte load for the last step
-    std::int64_t x;
-    std::memcpy(&x, a + std::size_t{s} * kKr, sizeof x);
-    dot_step(acc, vreinterpretq_s8_s64(vdupq_n_s64(x)), block);
-  }
-  acc_out = acc;
 }
 
 // Hands both rows of a row pair to `store`.
@@ -188,24 +154,19 @@ void gemm_f32(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::
   gemm(m, n_begin, n_end, k, a, a_stride, packed, arm::StoreF32{a_scale, w_scale, c, c_stride});
 }
 
-void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
-              float a_scale, const void* packed, const float* w_scale, float* c) {
-  const std::uint32_t steps = Layout::k_steps(k);
-  const arm::StoreF32 store{&a_scale, w_scale, c, 0};
-  for (std::uint32_t col = n_begin; col < n_end; col += kNr) {
-    Acc8 acc;
-    gemv_1x16(steps, a, Layout::block(packed, col, k), acc);
-    const int32x4_t sums[kNr / 4] = {vpaddq_s32(acc.q0, acc.q1), vpaddq_s32(acc.q2, acc.q3),
-                                     vpaddq_s32(acc.q4, acc.q5), vpaddq_s32(acc.q6, acc.q7)};
-    arm::store_row<kNr>(store, 0, col, n_end, sums);
-  }
-}
-
 }  // namespace
+
+// The decode GEMV on canonical rows (qgemv_f32_qs8dx_qs8cx__neoni8mm_4x16.cpp).
+void qgemv_s32_qs8dx_qs8cx_4x16(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, const std::int8_t* w, std::size_t w_stride,
+                                std::int32_t* c);
+void qgemv_f32_qs8dx_qs8cx_4x16(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, float a_scale, const std::int8_t* w,
+                                std::size_t w_stride, const float* w_scale, float* c);
 
 extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c8 = {
     .name = "qgemm_f32_qs8dx_qs8cx__neoni8mm_4x16c8",
-    .gemv_name = "qgemv_f32_qs8dx_qs8cx__neoni8mm_16c8",
+    .gemv_name = "qgemv_f32_qs8dx_qs8cx__neoni8mm_4x16",
     .isa = "neoni8mm",
     .supported = isa_neoni8mm_supported,
     .mr = kMr,
@@ -215,7 +176,8 @@ extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x16c8 = {
     .pack = Layout::pack,
     .gemm_s32 = gemm_s32,
     .gemm_f32 = gemm_f32,
-    .gemv_f32 = gemv_f32,
+    .gemv_f32 = qgemv_f32_qs8dx_qs8cx_4x16,
+    .gemv_s32 = qgemv_s32_qs8dx_qs8cx_4x16,
 };
 
 }  // namespace mobilellm::kernels::neoni8mm

@@ -1,7 +1,8 @@
-// AVX2 W8A8 GEMM/GEMV: int8 widened to int16 (vpmovsxbw) and multiplied pairwise into int32
-// (vpmaddwd). Exact for every int8 value: a product is at most 128 * 128 = 2^14 and vpmaddwd adds
-// two of them into an int32, so nothing saturates (unlike vpmaddubsw, which saturates the int16
-// sum of two u8 x s8 products and is therefore not used).
+// AVX2 W8A8 GEMM (prefill) and its packing: int8 widened to int16 (vpmovsxbw) and multiplied
+// pairwise into int32 (vpmaddwd). Exact for every int8 value: a product is at most 128 * 128 =
+// 2^14 and vpmaddwd adds two of them into an int32, so nothing saturates. (vpmaddubsw saturates
+// the int16 sum of two u8 x s8 products; the decode GEMV, qgemv_f32_qs8dx_qs8cx__avx2_8x32.cpp,
+// uses its exact sign-transfer form when the activations hold no -128.)
 //
 // Packed layout ("8c8"): columns in blocks of 8 (the last block zero-padded), K zero-padded to a
 // multiple of 8. A block is K/8 steps of 64 bytes; a step holds, for columns 0..7 in order, that
@@ -9,12 +10,15 @@
 // 8 int16 each, to be multiplied by the same 8 activations broadcast to both 128-bit halves:
 // lanes 0-3 of the vpmaddwd result are partial sums of column 2c, lanes 4-7 of column 2c+1.
 // Three vphaddd and one vpermd turn the 4 accumulators of a row into 8 column sums at the end.
+// pack() builds a block 32 bytes of K at a time: the 8 rows' chunks, as 8-byte elements, are
+// transposed into 4 steps (vpunpck[lh]qdq + vperm2i128), so it runs at memory speed
+// (qgemm_f32_canonical() packs on every call).
 //
 // GEMM tile 2x8: 2 rows x 4 column pairs = 8 accumulators, 2 activation registers, 1 weight
 // register (a third row would need 12 accumulators and 3 activations: more than the 16 ymm
 // registers once the temporaries count). Per K step: 6 widening loads, 8 vpmaddwd, 8 vpaddd.
 // The column loop is outermost, so a weight block (8 * K bytes) stays in L1 while every row tile
-// uses it. GEMV: one block at a time, one sequential stream of weights.
+// uses it.
 //
 // Built with -mavx2 -mfma; called only on CPUs that have them. Helpers live in an unnamed
 // namespace and no standard-library template is used (see kernels/README.md, "ODR").
@@ -39,20 +43,51 @@ std::size_t packed_size(std::uint32_t n, std::uint32_t k) {
   return static_cast<std::size_t>((n + kNr - 1) / kNr) * block_bytes(k);
 }
 
-void pack(std::uint32_t n, std::uint32_t k, const std::int8_t* w, void* packed) {
-  auto* out = static_cast<std::int8_t*>(packed);
-  const std::uint32_t blocks = (n + kNr - 1) / kNr, steps = k_steps(k);
-  for (std::uint32_t b = 0; b < blocks; ++b) {
-    for (std::uint32_t s = 0; s < steps; ++s) {
-      for (std::uint32_t c = 0; c < kNr; ++c) {
-        const std::uint32_t col = b * kNr + c;
-        for (std::uint32_t t = 0; t < kKr; ++t) {
-          const std::uint32_t kk = s * kKr + t;
-          *out++ = col < n && kk < k ? w[static_cast<std::size_t>(col) * k + kk] : 0;
-        }
-      }
+// 32 bytes of K of row `row` from offset kc (zeros past k, and for rows >= n).
+__m256i load_chunk(std::uint32_t n, std::uint32_t k, const std::int8_t* w, std::uint32_t row,
+                   std::uint32_t kc) {
+  if (row >= n) return _mm256_setzero_si256();
+  const std::int8_t* p = w + static_cast<std::size_t>(row) * k + kc;
+  if (k - kc >= 32) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  alignas(32) std::int8_t bytes[32] = {};
+  std::memcpy(bytes, p, k - kc);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(bytes));
+}
+
+// One block (columns col..col + 7), 32 bytes of K at a time: the 8 rows' chunks, as 4 x 8-byte
+// elements each, are transposed into the chunk's 4 steps (columns 0-3 and 4-7 of a step are
+// two 32-byte vectors).
+void pack_block(std::uint32_t n, std::uint32_t k, std::uint32_t col, const std::int8_t* w,
+                std::int8_t* out) {
+  const std::uint32_t steps = k_steps(k);
+  for (std::uint32_t kc = 0; kc < k; kc += 32) {
+    __m256i half[2][4];  // [columns 0-3 or 4-7][step of the chunk]
+    for (int h = 0; h < 2; ++h) {
+      const __m256i r0 = load_chunk(n, k, w, col + 4 * h, kc);
+      const __m256i r1 = load_chunk(n, k, w, col + 4 * h + 1, kc);
+      const __m256i r2 = load_chunk(n, k, w, col + 4 * h + 2, kc);
+      const __m256i r3 = load_chunk(n, k, w, col + 4 * h + 3, kc);
+      const __m256i u0 = _mm256_unpacklo_epi64(r0, r1), u1 = _mm256_unpackhi_epi64(r0, r1);
+      const __m256i u2 = _mm256_unpacklo_epi64(r2, r3), u3 = _mm256_unpackhi_epi64(r2, r3);
+      half[h][0] = _mm256_permute2x128_si256(u0, u2, 0x20);
+      half[h][1] = _mm256_permute2x128_si256(u1, u3, 0x20);
+      half[h][2] = _mm256_permute2x128_si256(u0, u2, 0x31);
+      half[h][3] = _mm256_permute2x128_si256(u1, u3, 0x31);
+    }
+    const std::uint32_t first = kc / kKr;
+    const std::uint32_t count = steps - first < 4 ? steps - first : 4;
+    for (std::uint32_t s = 0; s < count; ++s) {
+      std::int8_t* step = out + (first + s) * kStepBytes;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(step), half[0][s]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(step + 32), half[1][s]);
     }
   }
+}
+
+void pack(std::uint32_t n, std::uint32_t k, const std::int8_t* w, void* packed) {
+  auto* out = static_cast<std::int8_t*>(packed);
+  const std::uint32_t blocks = (n + kNr - 1) / kNr;
+  for (std::uint32_t b = 0; b < blocks; ++b) pack_block(n, k, b * kNr, w, out + b * block_bytes(k));
 }
 
 // Lanes [0, count) all ones, the rest zero.
@@ -87,15 +122,6 @@ Vec4 zero4() {
 
 __m256i madd(__m256i acc, __m256i a, __m256i w) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(a, w));
-}
-
-// One K step of a row: each column pair is loaded right before its use, which keeps register
-// pressure low enough for GCC to allocate the loop without copies.
-void step1(Vec4& acc, __m256i a, const std::int8_t* step) {
-  acc.v0 = madd(acc.v0, a, load_w16(step, 0));
-  acc.v1 = madd(acc.v1, a, load_w16(step, 1));
-  acc.v2 = madd(acc.v2, a, load_w16(step, 2));
-  acc.v3 = madd(acc.v3, a, load_w16(step, 3));
 }
 
 // One K step of two rows sharing each weight load.
@@ -136,16 +162,6 @@ __attribute__((noinline)) void tile_2x8(std::uint32_t steps, const std::int8_t* 
   }
   acc0_out = acc0;
   acc1_out = acc1;
-}
-
-// GEMV: one activation row against one column block.
-__attribute__((noinline)) void gemv_1x8(std::uint32_t steps, const std::int8_t* a,
-                                        const std::int8_t* block, Vec4& acc_out) {
-  Vec4 acc = zero4();
-  for (std::uint32_t s = 0; s < steps; ++s) {
-    step1(acc, load_a8(a + s * kKr), block + s * kStepBytes);
-  }
-  acc_out = acc;
 }
 
 // Output stages: `valid` (1..8) columns starting at `col` of row `row`.
@@ -217,26 +233,19 @@ void gemm_f32(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::
   gemm(m, n_begin, n_end, k, a, a_stride, packed, StoreF32{a_scale, w_scale, c, c_stride});
 }
 
-// One column block at a time: the weights are read as one sequential stream, which the hardware
-// prefetchers follow best (interleaving two blocks, i.e. two streams, halved the bandwidth from
-// memory on the Zen 4 test machine).
-void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
-              float a_scale, const void* packed, const float* w_scale, float* c) {
-  const std::uint32_t steps = k_steps(k);
-  const std::size_t stride = block_bytes(k);
-  const auto* w = static_cast<const std::int8_t*>(packed);
-  for (std::uint32_t col = n_begin; col < n_end; col += kNr) {
-    Vec4 acc;
-    gemv_1x8(steps, a, w + (col / kNr) * stride, acc);
-    store_f32(c + col, w_scale + col, a_scale, n_end - col < kNr ? n_end - col : kNr, reduce(acc));
-  }
-}
-
 }  // namespace
+
+// The decode GEMV on canonical rows: qgemv_f32_qs8dx_qs8cx__avx2_8x32.cpp.
+void qgemv_s32_qs8dx_qs8cx_8x32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, const std::int8_t* w, std::size_t w_stride,
+                                std::int32_t* c);
+void qgemv_f32_qs8dx_qs8cx_8x32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                const std::int8_t* a, float a_scale, const std::int8_t* w,
+                                std::size_t w_stride, const float* w_scale, float* c);
 
 extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x8c8 = {
     .name = "qgemm_f32_qs8dx_qs8cx__avx2_2x8c8",
-    .gemv_name = "qgemv_f32_qs8dx_qs8cx__avx2_8c8",
+    .gemv_name = "qgemv_f32_qs8dx_qs8cx__avx2_8x32",
     .isa = "avx2",
     .supported = isa_avx2_supported,
     .mr = kMr,
@@ -246,7 +255,8 @@ extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x8c8 = {
     .pack = pack,
     .gemm_s32 = gemm_s32,
     .gemm_f32 = gemm_f32,
-    .gemv_f32 = gemv_f32,
+    .gemv_f32 = qgemv_f32_qs8dx_qs8cx_8x32,
+    .gemv_s32 = qgemv_s32_qs8dx_qs8cx_8x32,
 };
 
 }  // namespace mobilellm::kernels::avx2

@@ -1,4 +1,5 @@
-// AVX-512 VNNI W8A8 GEMM/GEMV with vpdpbusd, exact for every int8 value.
+// AVX-512 VNNI W8A8 GEMM (prefill) with vpdpbusd, exact for every int8 value, and its packing.
+// The decode GEMV, on canonical rows, is qgemv_f32_qs8dx_qs8cx__avx512vnni_16x64.cpp.
 //
 // vpdpbusd multiplies unsigned by signed bytes, so activations are offset to unsigned on the fly
 // (a ^ 0x80 = a + 128, one vpxord per broadcast) and the excess is removed with the weights' row
@@ -13,13 +14,15 @@
 // followed by K/4 steps of 256 bytes; a step holds, for columns 0..63 in order, that column's 4
 // consecutive int8 weights. So one 64-byte load is a vpdpbusd operand for 16 columns, and a block
 // is one contiguous stream. Block size is a multiple of 64 bytes: a 64-byte-aligned buffer keeps
-// every weight load aligned.
+// every weight load aligned. pack() builds a block 16 columns at a time: 64 bytes of K of each
+// of the 16 rows, transposed as 32-bit elements (64 shuffles), are 16 steps of those columns, and
+// vpdpbusd by ones on the same vectors gives the row sums. (qgemm_f32_canonical() packs on every
+// call, so pack() runs at memory speed rather than byte by byte.)
 //
 // GEMM tile 4x64: 4 rows x 4 vectors = 16 accumulators. Per K step: 4 weight loads, 4 broadcast
 // loads + vpxord, 16 vpdpbusd; the tile is bound by vpdpbusd throughput. The column loop is
 // outermost, so a weight block (64 * K bytes) stays in L2 while every row tile uses it. When
 // fewer than 4 rows remain, the spare rows of the tile repeat the last one and are not stored.
-// GEMV: one block at a time, K unrolled by two into 8 independent accumulators.
 //
 // Built with -mavx512f -mavx512bw -mavx512vl -mavx512vnni; called only on CPUs that have them.
 // Helpers live in an unnamed namespace and no standard-library template is used (see
@@ -31,6 +34,7 @@
 #include <cstring>
 
 #include "kernels/kernels.hpp"
+#include "kernels/x86/avx512vnni/avx512_common.hpp"
 
 namespace mobilellm::kernels::avx512vnni {
 namespace {
@@ -46,29 +50,47 @@ std::size_t packed_size(std::uint32_t n, std::uint32_t k) {
   return static_cast<std::size_t>((n + kNr - 1) / kNr) * block_bytes(k);
 }
 
+// Bytes [0, count) of a 64-byte chunk, count in [1, 64].
+__mmask64 first_bytes(std::uint32_t count) {
+  return count >= 64 ? ~__mmask64{0} : (__mmask64{1} << count) - 1;
+}
+
+// One group of 16 columns of a block (columns col..col + 15 of W, those >= n zero), all of K:
+// 64 bytes of each of the 16 rows (the last chunk masked to k, so the padding reads as zeros)
+// are transposed as 32-bit elements, which gives the 16 steps of the chunk for these columns,
+// one vector each; the same vectors give the row sums (vpdpbusd by ones: 4 bytes per lane).
+// `out` is the block's first step, `header` its corrections, both at this group's offset.
+void pack_group(std::uint32_t n, std::uint32_t k, std::uint32_t col, const std::int8_t* w,
+                std::uint8_t* out, std::uint8_t* header) {
+  const std::uint32_t steps = k_steps(k);
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i sums = _mm512_setzero_si512();
+  for (std::uint32_t kc = 0; kc < k; kc += 64) {
+    const __mmask64 mask = first_bytes(k - kc);
+    __m512i x[16];
+    for (std::uint32_t i = 0; i < 16; ++i) {
+      x[i] = col + i < n
+                 ? _mm512_maskz_loadu_epi8(mask, w + static_cast<std::size_t>(col + i) * k + kc)
+                 : _mm512_setzero_si512();
+    }
+    transpose16x16(x);
+    const std::uint32_t first = kc / kKr;
+    const std::uint32_t count = steps - first < 16 ? steps - first : 16;
+    for (std::uint32_t j = 0; j < count; ++j) {
+      _mm512_storeu_si512(out + (first + j) * kStepBytes, x[j]);
+      sums = _mm512_dpbusd_epi32(sums, ones, x[j]);
+    }
+  }
+  // |sum| <= 128 * kMaxK, so -128 * sum fits in int32.
+  _mm512_storeu_si512(header, _mm512_mullo_epi32(sums, _mm512_set1_epi32(-128)));
+}
+
 void pack(std::uint32_t n, std::uint32_t k, const std::int8_t* w, void* packed) {
   auto* out = static_cast<std::uint8_t*>(packed);
-  const std::uint32_t blocks = (n + kNr - 1) / kNr, steps = k_steps(k);
-  for (std::uint32_t b = 0; b < blocks; ++b) {
-    for (std::uint32_t c = 0; c < kNr; ++c) {
-      const std::uint32_t col = b * kNr + c;
-      std::int32_t row_sum = 0;  // |row_sum| <= 128 * kMaxK, so -128 * row_sum fits in int32
-      for (std::uint32_t kk = 0; col < n && kk < k; ++kk) {
-        row_sum += w[static_cast<std::size_t>(col) * k + kk];
-      }
-      const std::int32_t correction = -128 * row_sum;
-      std::memcpy(out + c * sizeof correction, &correction, sizeof correction);
-    }
-    out += kHeaderBytes;
-    for (std::uint32_t s = 0; s < steps; ++s) {
-      for (std::uint32_t c = 0; c < kNr; ++c) {
-        const std::uint32_t col = b * kNr + c;
-        for (std::uint32_t t = 0; t < kKr; ++t) {
-          const std::uint32_t kk = s * kKr + t;
-          const std::int8_t v = col < n && kk < k ? w[static_cast<std::size_t>(col) * k + kk] : 0;
-          *out++ = static_cast<std::uint8_t>(v);
-        }
-      }
+  const std::uint32_t blocks = (n + kNr - 1) / kNr;
+  for (std::uint32_t b = 0; b < blocks; ++b, out += block_bytes(k)) {
+    for (std::uint32_t g = 0; g < kNr / 16; ++g) {
+      pack_group(n, k, b * kNr + 16 * g, w, out + kHeaderBytes + 64 * g, out + 64 * g);
     }
   }
 }
@@ -206,45 +228,19 @@ void gemm_f32(std::uint32_t m, std::uint32_t n_begin, std::uint32_t n_end, std::
   gemm(m, n_begin, n_end, k, a, a_stride, packed, StoreF32{a_scale, w_scale, c, c_stride});
 }
 
-// GEMV: one activation row against one block, with even and odd K steps in separate
-// accumulators: 8 independent vpdpbusd chains over one contiguous stream of weights.
-__attribute__((noinline)) void gemv_1x64(std::uint32_t steps, const std::int8_t* a,
-                                         const std::uint8_t* block, Vec4& even_out, Vec4& odd_out) {
-  Vec4 even = load4(block);
-  const __m512i zero = _mm512_setzero_si512();
-  Vec4 odd = {zero, zero, zero, zero};
-  const std::uint8_t* step = block + kHeaderBytes;
-  std::uint32_t s = 0;
-  for (; s + 2 <= steps; s += 2, step += 2 * kStepBytes) {
-    dpbusd4(even, load_a4(a + s * kKr), load4(step));
-    dpbusd4(odd, load_a4(a + (s + 1) * kKr), load4(step + kStepBytes));
-  }
-  if (s < steps) dpbusd4(even, load_a4(a + s * kKr), load4(step));
-  even_out = even;
-  odd_out = odd;
-}
-
-void gemv_f32(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k, const std::int8_t* a,
-              float a_scale, const void* packed, const float* w_scale, float* c) {
-  const std::uint32_t steps = k_steps(k);
-  const std::size_t stride = block_bytes(k);
-  for (std::uint32_t col = n_begin; col < n_end; col += kNr) {
-    Vec4 even, odd;
-    gemv_1x64(steps, a, static_cast<const std::uint8_t*>(packed) + (col / kNr) * stride, even, odd);
-    for (int v = 0; v < 4; ++v) {
-      const __mmask16 mask = column_mask(col + 16 * v, n_end);
-      if (mask == 0) break;
-      store_f32(c + col + 16 * v, w_scale + col + 16 * v, a_scale, mask,
-                _mm512_add_epi32(vector(even, v), vector(odd, v)));
-    }
-  }
-}
-
 }  // namespace
+
+// The decode GEMV on canonical rows: qgemv_f32_qs8dx_qs8cx__avx512vnni_16x64.cpp.
+void qgemv_s32_qs8dx_qs8cx_16x64(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                 const std::int8_t* a, const std::int8_t* w, std::size_t w_stride,
+                                 std::int32_t* c);
+void qgemv_f32_qs8dx_qs8cx_16x64(std::uint32_t n_begin, std::uint32_t n_end, std::uint32_t k,
+                                 const std::int8_t* a, float a_scale, const std::int8_t* w,
+                                 std::size_t w_stride, const float* w_scale, float* c);
 
 extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x64c4 = {
     .name = "qgemm_f32_qs8dx_qs8cx__avx512vnni_4x64c4",
-    .gemv_name = "qgemv_f32_qs8dx_qs8cx__avx512vnni_64c4",
+    .gemv_name = "qgemv_f32_qs8dx_qs8cx__avx512vnni_16x64",
     .isa = "avx512vnni",
     .supported = isa_avx512vnni_supported,
     .mr = kMr,
@@ -254,7 +250,8 @@ extern constinit const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x64c4 = {
     .pack = pack,
     .gemm_s32 = gemm_s32,
     .gemm_f32 = gemm_f32,
-    .gemv_f32 = gemv_f32,
+    .gemv_f32 = qgemv_f32_qs8dx_qs8cx_16x64,
+    .gemv_s32 = qgemv_s32_qs8dx_qs8cx_16x64,
 };
 
 }  // namespace mobilellm::kernels::avx512vnni
