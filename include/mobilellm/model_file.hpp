@@ -62,10 +62,16 @@ struct BlockTensors {
   const TensorView* ffn_down_scale = nullptr;
 };
 
+struct ModelFileOptions {
+  // Move the mapped file onto transparent huge pages in the background (LoadOptions::huge_pages).
+  bool huge_pages = false;
+};
+
 class ModelFile {
  public:
   // Maps and validates `path`. Throws IoError or FormatError naming file, field, value and offset.
-  static std::shared_ptr<const ModelFile> open(const std::string& path);
+  static std::shared_ptr<const ModelFile> open(const std::string& path,
+                                               const ModelFileOptions& options = {});
 
   ~ModelFile();
   ModelFile(const ModelFile&) = delete;
@@ -95,6 +101,10 @@ class ModelFile {
   const BlockTensors& block(std::uint32_t i) const { return blocks_.at(i); }
 
   std::uint64_t parameter_count() const;  // elements of all weight tensors (scales excluded)
+  // Bytes of the file moved onto memory advised for transparent huge pages so far
+  // (ModelFileOptions::huge_pages), and whether that has finished (or never started).
+  std::uint64_t huge_page_bytes() const;
+  bool huge_pages_settled() const;
 
   // Metadata keys as (key, printable value) pairs, in file order; long arrays summarised.
   std::vector<std::pair<std::string, std::string>> metadata_summary() const;

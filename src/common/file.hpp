@@ -1,20 +1,37 @@
 // Files: read-only memory maps and atomic writes (temp file in the same folder, then rename).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
 
 namespace mobilellm {
+
+struct MapOptions {
+  // Linux with transparent huge pages (THP) enabled, and files of at least 4 huge pages: after
+  // mapping, a background thread moves the mapping onto huge pages, one huge page at a time and
+  // in place: it copies the next huge-page-sized piece of the file into anonymous memory advised
+  // for THP and moves that memory over the same addresses (mremap), so the bytes and addresses
+  // stay the same throughout and readers on other threads never notice. Why: a model's weights
+  // are streamed once per token, and on 4 KiB pages the hardware prefetchers stop at every page
+  // and the TLB misses every 4 KiB. Memory: the moved pieces are anonymous (the page cache keeps
+  // its copy until the kernel reclaims it); the process's resident size stays that of the file
+  // plus one huge page. Where THP is off, unsupported or any step fails, the file simply stays
+  // mapped as it is.
+  bool huge_pages = false;
+};
 
 // A read-only mapping of a whole file. Empty files map to an empty span.
 class MappedFile {
  public:
   // Throws IoError naming the path and the OS error.
-  static std::shared_ptr<const MappedFile> open(const std::string& path);
+  static std::shared_ptr<const MappedFile> open(const std::string& path,
+                                                const MapOptions& options = {});
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -23,13 +40,21 @@ class MappedFile {
   std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
   const std::uint8_t* data() const { return data_; }
   std::uint64_t size() const { return size_; }
+  // Bytes of the file moved onto huge pages so far (MapOptions::huge_pages), and whether the
+  // background thread has finished (or never started).
+  std::uint64_t huge_page_bytes() const { return huge_bytes_.load(std::memory_order_relaxed); }
+  bool huge_pages_settled() const { return !huge_running_.load(std::memory_order_acquire); }
 
  private:
   MappedFile() = default;
+  void move_to_huge_pages(std::size_t page);  // the background thread's body
   std::string path_;
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
   void* map_ = nullptr;
+  std::thread huge_thread_;
+  std::atomic<bool> huge_stop_{false}, huge_running_{false};
+  std::atomic<std::uint64_t> huge_bytes_{0};
 };
 
 // Reads a whole (small) file into memory, refusing files larger than `max_bytes`.

@@ -67,6 +67,8 @@ const TensorView& ModelFile::get(const std::string& name) const {
 }
 
 std::uint64_t ModelFile::parameter_count() const { return impl_->parameter_count; }
+std::uint64_t ModelFile::huge_page_bytes() const { return impl_->map->huge_page_bytes(); }
+bool ModelFile::huge_pages_settled() const { return impl_->map->huge_pages_settled(); }
 
 std::vector<std::pair<std::string, std::string>> ModelFile::metadata_summary() const {
   return impl_->summary;
@@ -515,8 +517,9 @@ struct ModelFileLoader {
   }
 };
 
-std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path) {
-  auto map = MappedFile::open(path);
+std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
+                                                 const ModelFileOptions& options) {
+  auto map = MappedFile::open(path, MapOptions{options.huge_pages});
   gguf::Container container = gguf::parse(map->bytes(), path);
 
   std::shared_ptr<ModelFile> m(new ModelFile());

@@ -15,6 +15,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -169,6 +170,7 @@ Json make_row(const Json& identity, const ModelJob& job, const Model& model, con
   row["samples_ts"] = ts;
 
   row["load_ms"] = model.load_seconds() * 1e3;
+  row["huge_page_bytes"] = model.file().huge_page_bytes();
   row["ttft_ms"] = optional_number(mean(m.ttft_ms));
   row["tg_latency_ms_p50"] = optional_number(percentile(m.decode_ms, 50));
   row["tg_latency_ms_p90"] = optional_number(percentile(m.decode_ms, 90));
@@ -193,6 +195,15 @@ void run_in_child(const ModelJob& job, const Options& o, const std::vector<TestS
   auto model = Model::load(job.path, load);
   fmt::print(stderr, "bench: {}: loaded in {:.1f} ms; kernels: {}\n", job.label,
              model->load_seconds() * 1e3, model->kernels());
+  // Nothing is timed while the weights are still moving onto huge pages (LoadOptions::huge_pages):
+  // the tests measure the steady state.
+  const auto settle0 = Clock::now();
+  while (!model->file().huge_pages_settled() && Clock::now() - settle0 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (model->file().huge_page_bytes() > 0)
+    fmt::print(stderr, "bench: {}: {:.1f} MiB of weights on huge pages ({:.0f} ms after load)\n",
+               job.label, double(model->file().huge_page_bytes()) / (1 << 20),
+               double(ns_between(settle0, Clock::now())) / 1e6);
   TestEnergy energy(o);
   for (unsigned threads : o.threads) {
     for (const TestSpec& t : tests) {
