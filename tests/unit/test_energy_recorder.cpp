@@ -66,14 +66,28 @@ int thread_count() {
   return ec ? -1 : n;
 }
 
+// The thread count once it has held still for 50 ms (up to 2 s): a thread that was just joined
+// can stay listed in /proc/self/task for a moment after join() returns (seen under qemu-user),
+// and a new thread appears there only once it runs.
+int settled_thread_count() {
+  int last = thread_count(), same_for_ms = 0;
+  for (int waited = 0; waited < 2000 && same_for_ms < 50; waited += 5) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const int now = thread_count();
+    same_for_ms = now == last ? same_for_ms + 5 : 0;
+    last = now;
+  }
+  return last;
+}
+
 TEST(EnergyRecorder, NoMeterMeansNoThreadAndNoNumbers) {
   FakeSysfs fs;  // empty roots
   ProbeOptions options = fs.options();
   options.use_perf_event = true;  // tried: this tree has no power PMU
-  const int threads_before = thread_count();
+  const int threads_before = settled_thread_count();
   EnergyRecorder recorder(options);
   if (threads_before > 0) {
-    EXPECT_EQ(thread_count(), threads_before);
+    EXPECT_EQ(settled_thread_count(), threads_before);
   }
   EXPECT_FALSE(recorder.available());
   ASSERT_EQ(recorder.meters().size(), 3u);  // rapl, perf, battery
@@ -95,10 +109,10 @@ TEST(EnergyRecorder, CountsAWrapInAWindowWhileTheThreadPolls) {
   // ThreadSanitizer's runtime starts its own background thread at the first thread creation:
   // create (and join) one first, so the count below sees only the recorder's thread.
   std::thread([] {}).join();
-  const int threads_before = thread_count();
+  const int threads_before = settled_thread_count();
   EnergyRecorder recorder(fs.options());
   if (threads_before > 0) {
-    EXPECT_EQ(thread_count(), threads_before + 1);
+    EXPECT_EQ(settled_thread_count(), threads_before + 1);
   }
   ASSERT_TRUE(recorder.available());
   for (int round = 0; round < 3; ++round) {
