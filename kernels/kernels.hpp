@@ -245,4 +245,94 @@ std::span<const QGemmG32Variant> qgemm_g32_variants();
 const QGemmG32Variant& select_qgemm_g32(const char* override_isa = nullptr);
 const QGemmG32Variant& resolve_qgemm_g32(std::string_view isa, const CpuFeatures& cpu);
 
+
+// ------------------------------------------------------------ attention (float32, causal GQA)
+//
+// softmax(q · Kᵀ · scale) · V for query rows of one KV head (kernels/README.md, "Attention"). A
+// call handles rows [row_begin, row_end) of one KV head's grouped queries: row r is token
+// t = r / group, query head h = r % group of the group, and attends to the cached positions
+// [0, pos0 + t] (causal). Layouts:
+//   - queries and outputs: row (t, h) at q + t * q_stride + h * head_dim (out: out_stride), so the
+//     runtime passes its per-token rows of all heads offset to the group's first head;
+//   - keys and values: position p at k + p * head_dim and v + p * head_dim (the KvCache rows of
+//     one KV head), read only for p <= pos0 + (the call's last token).
+//
+// The result is defined as exactly these float32 operations per row (fma: fused, rounded once;
+// E: the exponential below), in this order, so every variant gives the same bits as the scalar
+// reference, whatever its tiling and thread split (an output that is exactly zero may differ in
+// its sign):
+//   qs[d] = q[d] * scale
+//   M = -inf, L = 0, o[j] = 0
+//   for each chunk c of positions [c * kAttentionChunk, (c + 1) * kAttentionChunk) ∩ [0, len):
+//     c_i  = 0 (i < 4);  c_(d mod 4) = fma(qs[d], k[p][d], c_(d mod 4)) for d = 0, 1, ..., D - 1
+//     s_p  = (c_0 + c_1) + (c_2 + c_3)         (four chains: about half the rounding error of one)
+//     m_c  = max_p s_p
+//     e_p  = E(s_p - m_c);  l_c = 0;  l_c = l_c + e_p for p in increasing order
+//     oc_j = 0;  oc_j = fma(e_p, v[p][j], oc_j) for p in increasing order
+//     m = max(M, m_c);  a = E(M - m);  b = E(m_c - m)
+//     L = fma(l_c, b, L * a);  o[j] = fma(oc_j, b, o[j] * a);  M = m
+//   out[j] = o[j] / L
+// (flash attention's chunked online softmax: a chunk's numerators relative to its own maximum,
+// folded into the running result). E is an exponential for x <= 0 with about 1 ulp of error:
+//   E(x) = 0 if !(x >= kAttentionExpMin) (-inf and NaN included); else, with x = min(x, 0),
+//   n = (x * log2(e) + 1.5 * 2^23) - 1.5 * 2^23         (x * log2(e) rounded to an integer)
+//   r = fma(n, -0.693359375, x);  r = fma(n, 2.12194440e-4, r)
+//   P = 1.9875691500e-4;  P = fma(P, r, c) for c = 1.3981999507e-3, 8.3334519073e-3,
+//       4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1       (Cephes expf)
+//   E = (fma(P, r * r, r) + 1) * 2^n                       (2^n exact: n >= -126)
+// Preconditions: head_dim >= 1, group >= 1, row_begin < row_end, pos0 + (last token) < 2^32 - 1,
+// every row finite (no inf or NaN: 0 * inf would make a masked position count), workspace
+// `workspace_size(head_dim)` bytes on a kPackedAlignment boundary, one per thread.
+inline constexpr std::uint32_t kAttentionChunk = 64;
+inline constexpr float kAttentionExpMin = -87.0f;  // E(-87) = 1.6e-38, still a normal float
+
+struct AttentionArgs {
+  std::uint32_t head_dim;  // D
+  std::uint32_t group;     // query heads per KV head
+  std::uint32_t pos0;      // position of token 0
+  float scale;             // multiplies the queries (1 / sqrt(D))
+  const float* q;
+  std::size_t q_stride;    // floats from one token's queries to the next
+  const float* k;          // position p at k + p * D
+  const float* v;          // position p at v + p * D
+  float* out;
+  std::size_t out_stride;
+};
+
+struct AttentionVariant {
+  const char* name;  // e.g. "attention_f32_gqa__avx512f_48x2"
+  const char* isa;   // "scalar", "avx2", "avx512f", "neon"
+  bool (*supported)(const CpuFeatures&);
+  // Query rows a variant handles together (one tile: each chunk of keys and values is read once
+  // per tile). Callers that split rows over threads should cut on multiples of it.
+  std::uint32_t tile_rows;
+  std::size_t (*workspace_size)(std::uint32_t head_dim);  // for any of the three calls below
+  void (*run)(const AttentionArgs& args, std::uint32_t row_begin, std::uint32_t row_end,
+              void* workspace);
+
+  // The same result in two steps, for few rows (decoding: the group's heads of one token), so
+  // that chunks can go to different threads. chunk_partials() writes the contract's quantities
+  // of chunk `chunk` for each row, D + 2 floats per row: partials[i * (D + 2) + j] = oc_j of row
+  // row_begin + i, then m_c, then l_c; a chunk that starts past a row's last position gives
+  // oc = 0, m_c = -inf, l_c = 0 (which the fold leaves without effect). fold_partials() folds
+  // chunks 0 .. chunks-1 in order (chunk c's rows at partials + c * (row_end - row_begin) *
+  // (D + 2)) and writes the rows' outputs: the bits of run() when `chunks` covers every row's
+  // positions.
+  void (*chunk_partials)(const AttentionArgs& args, std::uint32_t row_begin, std::uint32_t row_end,
+                         std::uint32_t chunk, float* partials, void* workspace);
+  void (*fold_partials)(const AttentionArgs& args, std::uint32_t row_begin, std::uint32_t row_end,
+                        std::uint32_t chunks, const float* partials);
+};
+
+bool isa_avx512f_supported(const CpuFeatures& cpu);  // AVX-512 F (the attention kernels only)
+
+// Scalar reference first, then in increasing order of preference.
+std::span<const AttentionVariant> attention_variants();
+// The same names and environment as select_qgemm(): "auto" (or no name) chooses the best
+// attention variant this CPU supports; an ISA name (validated as select_qgemm() does) the best
+// supported one at or below it, in the order scalar < avx2 < avx512f < avx512vnni (x86) and
+// neon < neondot < neoni8mm (aarch64). Chosen once per process unless `override_isa` is passed.
+const AttentionVariant& select_attention(const char* override_isa = nullptr);
+const AttentionVariant& resolve_attention(std::string_view isa, const CpuFeatures& cpu);
+
 }  // namespace mobilellm::kernels

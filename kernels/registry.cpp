@@ -11,6 +11,7 @@
 // ISA runs to build the tables), and `supported` is always one of the baseline isa_*_supported
 // predicates of cpu_features.cpp, so the selection never executes an unsupported instruction.
 #include <cstdlib>
+#include <iterator>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 namespace mobilellm::kernels {
 
 namespace scalar {
+extern const AttentionVariant attention_f32_gqa_1x1;
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_1x1c1;
 extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_1x1c1;
 extern const QuantizeVariant quantize_qs8dx_f32;
@@ -29,10 +31,14 @@ extern const QuantizeVariant quantize_qs8dx_f32;
 
 #if MOBILELLM_KERNELS_X86_64
 namespace avx2 {
+extern const AttentionVariant attention_f32_gqa_24x1;
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x8c8;
 extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_2x16c2;
 extern const QuantizeVariant quantize_qs8dx_f32;
 }  // namespace avx2
+namespace avx512f {
+extern const AttentionVariant attention_f32_gqa_48x2;
+}  // namespace avx512f
 namespace avx512vnni {
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_4x64c4;
 extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_4x32c4;
@@ -41,6 +47,7 @@ extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_4x32c4;
 
 #if MOBILELLM_KERNELS_AARCH64
 namespace neon {
+extern const AttentionVariant attention_f32_gqa_8x2;
 extern const QGemmVariant qgemm_f32_qs8dx_qs8cx_2x4c16;
 extern const QGemmG32Variant qgemm_f32_qs8dg32_qs8cg32_2x4c16;
 extern const QuantizeVariant quantize_qs8dx_f32;
@@ -105,6 +112,24 @@ std::span<const QuantizeVariant> quantize_variants() {
   };
   return table;
 }
+
+std::span<const AttentionVariant> attention_variants() {
+  // The scalar reference first, then in increasing order of preference.
+  static const AttentionVariant table[] = {
+    scalar::attention_f32_gqa_1x1,
+#if MOBILELLM_KERNELS_X86_64
+    avx2::attention_f32_gqa_24x1,
+    avx512f::attention_f32_gqa_48x2,
+#endif
+#if MOBILELLM_KERNELS_AARCH64
+    neon::attention_f32_gqa_8x2,
+#endif
+  };
+  return table;
+}
+
+// The attention kernels need AVX-512 F only (the int8 ones need VNNI too).
+bool isa_avx512f_supported(const CpuFeatures& cpu) { return cpu.avx512f; }
 
 namespace {
 
@@ -193,7 +218,45 @@ const QGemmVariant& default_qgemm() {
   return chosen;
 }
 
+// Every ISA name of every kernel family, in increasing order on each architecture: the GEMM
+// table's, with avx512f (attention only) between avx2 and avx512vnni.
+int isa_level(std::string_view isa) {
+  constexpr std::string_view ladder[] = {"scalar", "avx2",    "avx512f", "avx512vnni",
+                                         "neon",   "neondot", "neoni8mm"};
+  for (std::size_t i = 0; i < std::size(ladder); ++i) {
+    if (isa == ladder[i]) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// The attention kernel for a (validated) name: "" or "auto", the best this CPU supports; else the
+// best supported one at or below the GEMM variant that name selected.
+const AttentionVariant& attention_for(std::string_view name, const QGemmVariant& gemm,
+                                      const CpuFeatures& cpu) {
+  const bool best = name.empty() || name == kAuto;
+  const int ceiling = isa_level(gemm.isa);
+  const auto variants = attention_variants();
+  for (std::size_t i = variants.size(); i-- > 0;) {
+    if (variants[i].supported(cpu) && (best || isa_level(variants[i].isa) <= ceiling))
+      return variants[i];
+  }
+  return variants[0];  // unreachable: the scalar reference is always supported
+}
+
 }  // namespace
+
+const AttentionVariant& resolve_attention(std::string_view isa, const CpuFeatures& cpu) {
+  return attention_for(isa, resolve(isa, cpu, ""), cpu);
+}
+
+const AttentionVariant& select_attention(const char* override_isa) {
+  if (override_isa != nullptr) return resolve_attention(override_isa, cpu_features());
+  static const AttentionVariant& chosen = []() -> const AttentionVariant& {
+    const char* env = std::getenv("MOBILELLM_KERNELS");
+    return attention_for(env != nullptr ? env : "", default_qgemm(), cpu_features());
+  }();
+  return chosen;
+}
 
 const QGemmVariant& resolve_qgemm(std::string_view isa, const CpuFeatures& cpu) {
   return resolve(isa, cpu, "");

@@ -22,6 +22,7 @@
 #include "runtime/transformer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -113,17 +114,6 @@ void rope(float* head, std::uint32_t D, const float* cos, const float* sin) {
 
 std::size_t round_up(std::size_t n, std::size_t align) { return (n + align - 1) / align * align; }
 
-// Folds chunk c of an attention row into the running result of the chunks before it: `total` and
-// `out` hold those chunks' softmax numerators' maximum and sum and their weighted sum of values,
-// each relative to its own maximum; afterwards they cover chunk c too.
-void fold_chunk(ChunkSums& total, float* out, const ChunkSums& c, const float* out_c,
-                std::uint32_t D) {
-  const float m = std::max(total.max, c.max);
-  const float a = std::exp(total.max - m), b = std::exp(c.max - m);
-  for (std::uint32_t j = 0; j < D; ++j) out[j] = out[j] * a + out_c[j] * b;
-  total = {m, total.sum * a + c.sum * b};
-}
-
 }  // namespace
 
 KvCache::KvCache(const ModelConfig& c, std::uint32_t capacity)
@@ -140,23 +130,20 @@ KvCache::KvCache(const ModelConfig& c, std::uint32_t capacity)
 }
 
 Scratch::Scratch(const Transformer& t, unsigned thread_count, std::uint32_t context) : t_(t) {
-  const std::size_t ws = round_up(t.workspace_bytes_, kernels::kPackedAlignment);
-  if (ws > 0)
-    workspaces_.reset(new (std::align_val_t(kernels::kPackedAlignment))
-                          std::byte[ws * thread_count]);
   const ModelConfig& c = t.config_;
-  const std::size_t D = c.head_dim;
-  const std::size_t floats = kAttentionChunk + D + t.max_cols_;
-  per_thread_.resize(thread_count * floats);
+  // Each thread's aligned block: the GEMM workspace, then the attention kernel's.
+  const std::size_t ws = round_up(t.workspace_bytes_, kernels::kPackedAlignment);
+  const std::size_t att =
+      round_up(t.attention_->workspace_size(c.head_dim), kernels::kPackedAlignment);
+  workspaces_.reset(new (std::align_val_t(kernels::kPackedAlignment))
+                        std::byte[(ws + att) * thread_count]);
+  per_thread_.resize(std::size_t(thread_count) * t.max_cols_);
   for (unsigned i = 0; i < thread_count; ++i) {
-    float* mine = per_thread_.data() + i * floats;
-    threads.push_back({ws > 0 ? workspaces_.get() + i * ws : nullptr, mine, mine + kAttentionChunk,
-                       mine + kAttentionChunk + D});
+    std::byte* block = workspaces_.get() + i * (ws + att);
+    threads.push_back({ws > 0 ? block : nullptr, block + ws, per_thread_.data() + i * t.max_cols_});
   }
-  const std::size_t chunks =
-      std::size_t(c.head_count) * ((context + kAttentionChunk - 1) / kAttentionChunk);
-  chunk_sums.resize(chunks);
-  chunk_out.resize(chunks * D);
+  const std::size_t chunks = (std::size_t(context) + kAttentionChunk - 1) / kAttentionChunk;
+  partials.resize(std::size_t(c.head_count) * chunks * (c.head_dim + 2));
   reserve_tokens(1);
 }
 
@@ -205,6 +192,10 @@ Transformer::Transformer(const ModelFile& f, const char* kernel_override) : conf
   // RoPE's inverse frequencies, once per model (the angles depend on the position only).
   for (std::uint32_t i = 0; i < c.head_dim / 2; ++i)
     inv_freq_.push_back(std::pow(double(c.rope_freq_base), -2.0 * i / double(c.head_dim)));
+  // Attention of a batch, for every weight type. The override names the W8A8 kernels' ISA, and
+  // float models ignore it (LoadOptions::kernels): they take MOBILELLM_KERNELS or the best.
+  attention_ =
+      &kernels::select_attention(embedding_.type == TensorType::i8 ? kernel_override : nullptr);
   if (embedding_.type != TensorType::i8) return;
 
   // Every int8 matrix against the kernels' limit, before anything runs.
@@ -253,16 +244,17 @@ Transformer::Transformer(const ModelFile& f, const char* kernel_override) : conf
 }
 
 std::string Transformer::kernels_description() const {
+  const std::string attention = std::string(", ") + attention_->name + " (attention)";
   if (qgemm_g32_) {
     return std::string(qgemm_g32_->gemv_name) + " (decode), " + qgemm_g32_->name + " (prefill), " +
-           quantize_->name + " per group of " + std::to_string(kernels::kGroupSize);
+           quantize_->name + " per group of " + std::to_string(kernels::kGroupSize) + attention;
   }
   if (!qgemm_) {
     return std::string("float32 ") + tensor_type_name(embedding_.type) +
-           " weights, xsimd loops (baseline ISA)";
+           " weights, xsimd loops (baseline ISA)" + attention;
   }
   return std::string(qgemm_->gemv_name) + " (decode), " + qgemm_->name + " (prefill), " +
-         quantize_->name;
+         quantize_->name + attention;
 }
 
 // Threads split a matrix's rows in multiples of this: the W8A8 kernel's tile width (kernels.hpp),
@@ -375,67 +367,58 @@ void Transformer::feed_forward(ThreadPool& pool, const Block& blk, const Activat
 }
 
 // s.att = softmax(q · Kᵀ / sqrt(D)) · V for every query head of the n new tokens, whose keys and
-// values are already in the cache; token t attends to positions 0 .. pos0 + t.
+// values are already in the cache; token t attends to positions 0 .. pos0 + t. The attention
+// kernel (kernels.hpp, "attention") works on the query rows (token, head) that share a KV head, in
+// chunks of kAttentionChunk cached positions, and computes every row the same way however the
+// work is split, so the result does not depend on the thread count, nor on whether the tokens
+// came in a batch or one by one.
 //
-// The cached positions are taken in chunks of kAttentionChunk, as in flash attention: a chunk
-// gives its own softmax numerators' maximum and sum and its weighted sum of values, and the
-// chunks of a row are folded together in position order (fold_chunk). A batch deals its tokens
-// out to the threads in turn (later ones attend to more positions); a single token splits its
-// (head, chunk) pairs over the threads, so any number of threads gets an even share however few
-// heads there are, and the calling thread folds the chunks afterwards. Either way a row is the
-// same computation, whatever the thread count.
+// A batch (n >= 2): tiles of the kernel's tile_rows rows, each reading every chunk of keys and
+// values once for all its rows. A tile's cost grows with its last token's position, so the
+// (KV head, tile) pairs are handed out most expensive first, one at a time (an atomic counter),
+// which evens out the threads' shares however the cores are loaded.
+// One token (decoding): its rows are only a group's heads, so the threads split the (KV head,
+// chunk) pairs instead, any number of threads getting an even share however few heads there
+// are; each pair leaves its partial results, which the calling thread folds afterwards.
 void Transformer::attention(ThreadPool& pool, std::uint32_t layer, std::uint32_t n,
                             std::uint32_t pos0, KvCache& cache, Scratch& s) const {
   const ModelConfig& c = config_;
-  const std::uint32_t D = c.head_dim, H = c.head_count, group = c.head_count / c.head_count_kv;
-  const std::size_t Dq = std::size_t(H) * D;
-  const float scale = 1.0f / std::sqrt(float(D));
-  auto query = [&](std::uint32_t t, std::uint32_t hd) { return s.q.data() + t * Dq + hd * D; };
-  auto output = [&](std::uint32_t t, std::uint32_t hd) { return s.att.data() + t * Dq + hd * D; };
-  // Chunk k of head hd's row: positions [k * kAttentionChunk, ...) before `len`.
-  auto chunk = [&](std::uint32_t t, std::uint32_t hd, std::uint32_t k, std::uint32_t len,
-                   float* scores, float* o) {
-    const std::uint32_t p0 = k * kAttentionChunk, p1 = std::min(len, p0 + kAttentionChunk);
-    const std::size_t first_row = std::size_t(p0) * D;
-    const float* keys = cache.keys(layer, hd / group) + first_row;
-    const float* values = cache.values(layer, hd / group) + first_row;
-    vec::dot_rows(query(t, hd), keys, D, p1 - p0, scale, scores);
-    const float m = vec::max(scores, p1 - p0);
-    const float sum = vec::exp_sum(scores, p1 - p0, m);  // scores: softmax numerators
-    vec::weighted_sum_rows(scores, values, D, p1 - p0, 1.0f, o);
-    return ChunkSums{m, sum};
+  const std::uint32_t D = c.head_dim, Hkv = c.head_count_kv, group = c.head_count / Hkv;
+  const std::size_t Dq = std::size_t(c.head_count) * D;
+  // The rows of KV head g: its group's query heads of every token.
+  auto args = [&](std::uint32_t g) {
+    return kernels::AttentionArgs{.head_dim = D,
+                                  .group = group,
+                                  .pos0 = pos0,
+                                  .scale = 1.0f / std::sqrt(float(D)),
+                                  .q = s.q.data() + std::size_t(g) * group * D,
+                                  .q_stride = Dq,
+                                  .k = cache.keys(layer, g),
+                                  .v = cache.values(layer, g),
+                                  .out = s.att.data() + std::size_t(g) * group * D,
+                                  .out_stride = Dq};
   };
-  auto chunks = [](std::uint32_t len) { return (len + kAttentionChunk - 1) / kAttentionChunk; };
 
   if (n == 1) {
-    const std::uint32_t len = pos0 + 1, K = chunks(len);
+    const std::uint32_t K = pos0 / kAttentionChunk + 1;   // chunks of positions 0 .. pos0
+    const std::size_t part = std::size_t(group) * (D + 2);  // one (KV head, chunk)'s partials
     pool.run([&](unsigned t) {
-      const Range units = split(H * K, 1, t, pool.size());  // unit u: head u / K, chunk u % K
+      const Range units = split(Hkv * K, 1, t, pool.size());  // unit u: KV head u / K, chunk u % K
       for (std::uint32_t u = units.begin; u < units.end; ++u)
-        s.chunk_sums[u] =
-            chunk(0, u / K, u % K, len, s.threads[t].scores, s.chunk_out.data() + u * D);
+        attention_->chunk_partials(args(u / K), 0, group, u % K, s.partials.data() + u * part,
+                                   s.threads[t].attention);
     });
-    for (std::uint32_t hd = 0; hd < H; ++hd) {
-      ChunkSums total = s.chunk_sums[hd * K];
-      float* out = output(0, hd);
-      std::copy_n(s.chunk_out.data() + hd * K * D, D, out);
-      for (std::uint32_t k = 1; k < K; ++k)
-        fold_chunk(total, out, s.chunk_sums[hd * K + k], s.chunk_out.data() + (hd * K + k) * D, D);
-      for (std::uint32_t j = 0; j < D; ++j) out[j] /= total.sum;
-    }
+    for (std::uint32_t g = 0; g < Hkv; ++g)
+      attention_->fold_partials(args(g), 0, group, K, s.partials.data() + g * K * part);
     return;
   }
+  const std::uint32_t rows = n * group, tile = attention_->tile_rows;
+  const std::uint32_t tiles = (rows + tile - 1) / tile;
+  std::atomic<std::uint32_t> next{0};
   pool.run([&](unsigned t) {
-    const Scratch::Thread& ts = s.threads[t];
-    for (std::uint32_t i = t; i < n; i += pool.size()) {
-      const std::uint32_t len = pos0 + i + 1;
-      for (std::uint32_t hd = 0; hd < H; ++hd) {
-        float* out = output(i, hd);
-        ChunkSums total = chunk(i, hd, 0, len, ts.scores, out);
-        for (std::uint32_t k = 1; k < chunks(len); ++k)
-          fold_chunk(total, out, chunk(i, hd, k, len, ts.scores, ts.chunk_out), ts.chunk_out, D);
-        for (std::uint32_t j = 0; j < D; ++j) out[j] /= total.sum;
-      }
+    for (std::uint32_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < tiles * Hkv;) {
+      const std::uint32_t g = u % Hkv, first = (tiles - 1 - u / Hkv) * tile;
+      attention_->run(args(g), first, std::min(rows, first + tile), s.threads[t].attention);
     }
   });
 }

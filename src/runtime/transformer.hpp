@@ -54,12 +54,8 @@ class KvCache {
 
 class Transformer;
 
-// Attention takes the cached positions in chunks of this many (Transformer::attention).
-inline constexpr std::uint32_t kAttentionChunk = 128;
-// One chunk of an attention row: its softmax numerators' maximum and sum.
-struct ChunkSums {
-  float max, sum;
-};
+// Attention takes the cached positions in chunks of this many (kernels.hpp, "attention").
+inline constexpr std::uint32_t kAttentionChunk = kernels::kAttentionChunk;
 
 // A buffer aligned for the kernels (kernels::kPackedAlignment).
 struct AlignedFree {
@@ -70,9 +66,10 @@ struct AlignedFree {
 using AlignedBytes = std::unique_ptr<std::byte[], AlignedFree>;
 
 // Working memory of one session's forward passes. What does not depend on the number of tokens
-// (each thread's GEMM panel workspace and small buffers, the attention chunks of one token) is
-// sized once, for the model, the thread count and the context; the per-token buffers are sized
-// for one token at first and grow to the largest batch seen. So a decode step allocates nothing.
+// (each thread's GEMM panel and attention workspaces and small buffers, the attention chunks of
+// one token) is sized once, for the model, the thread count and the context; the per-token
+// buffers are sized for one token at first and grow to the largest batch seen. So a decode step
+// allocates nothing.
 struct Scratch {
   Scratch(const Transformer& t, unsigned threads, std::uint32_t context);
   void reserve_tokens(std::uint32_t n);  // per-token buffers for batches of n tokens
@@ -82,14 +79,13 @@ struct Scratch {
   std::vector<std::int8_t> qa;  // activations quantized for the W8A8 kernels
   std::vector<float> qscale;    // their scales, one per row (W8A8G32: one per group of a row)
   std::vector<float> cos, sin;  // rotation of each token's position, head_dim / 2 each
-  // Every (head, chunk) of one decoded token's attention.
-  std::vector<ChunkSums> chunk_sums;
-  std::vector<float> chunk_out;  // head_dim floats each
+  // One decoded token's attention: the partial results of every (head, chunk), head_dim + 2
+  // floats each (AttentionVariant::chunk_partials).
+  std::vector<float> partials;
   // Per thread.
   struct Thread {
     std::byte* workspace;  // qgemm_f32_canonical's packed panels (W8A8 only)
-    float* scores;         // one chunk of an attention row: kAttentionChunk floats
-    float* chunk_out;      // its weighted sum of values: head_dim floats
+    void* attention;       // the attention kernel's workspace
     float* row;            // one weight row converted to float32 (F16, BF16)
   };
   std::vector<Thread> threads;
@@ -161,6 +157,7 @@ class Transformer {
   const kernels::QGemmVariant* qgemm_ = nullptr;         // W8A8 only
   const kernels::QGemmG32Variant* qgemm_g32_ = nullptr;  // W8A8G32 only
   const kernels::QuantizeVariant* quantize_ = nullptr;   // W8A8 and W8A8G32
+  const kernels::AttentionVariant* attention_ = nullptr;  // every model
   std::size_t workspace_bytes_ = 0;  // per thread, for qgemm_f32_canonical at max_cols_
   AlignedBytes packed_;              // W8A8G32: every int8 matrix in the grouped kernel's layout
 

@@ -40,7 +40,8 @@ tests:
   -r, --repetitions N      timed repetitions per test (default 5)
   --no-warmup              skip the warm-up run
   --kernels NAME[,NAME]    W8A8 kernels (scalar, avx2, avx512vnni, neon, neondot, neoni8mm;
-                           default: the best this CPU supports); float models ignore it
+                           default: the best this CPU supports); float models' weights
+                           ignore it (their attention kernel follows MOBILELLM_KERNELS)
 
 output:
   -o, --output FORMAT      md (default), json (one array), jsonl (one object per line), csv
