@@ -9,7 +9,7 @@ benchmarks/README.md, "Side by side with llama.cpp", for the method. In short:
    LS-shape, with --layer-sharing on), and to F16, which tools/llama/export_llama_gguf.py turns
    into llama.cpp's Q8_0 (LS unrolled into twice as many blocks). Files are cached in the work
    folder, keyed by the scripts' contents and the seed.
-2. Rounds: each round first measures the machine's limits (bench_kernels' limits/stream_read on
+2. Rounds: each round first measures the machine's limits (bench_kernels' limits/read/dram on
    one and two cores, limits/int8_peak), then runs every (shape, threads, test) once on each
    runtime, alternating which goes first. Every run is its own process: load, one warm-up, one
    timed repetition (`mobilellm bench ... -r 1 -o json` and `node llama_bench.mjs ... --reps 1`).
@@ -30,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -143,12 +144,18 @@ def matrix_params(path):
 def measure_limits(args):
     if not args.bench_kernels:
         return None
-    out, _ = run([args.bench_kernels, "--benchmark_filter=^limits/", "--benchmark_format=json",
-                  "--benchmark_min_time=%s" % args.limits_min_time], "bench_kernels limits")
+    # bench_kernels prints its own summary on stdout; the JSON goes to a file.
+    with tempfile.TemporaryDirectory() as tmp:
+        out_path = os.path.join(tmp, "limits.json")
+        run([args.bench_kernels, "--benchmark_filter=^limits/(read/dram|int8_peak)",
+             "--benchmark_out=" + out_path, "--benchmark_out_format=json",
+             "--benchmark_min_time=%s" % args.limits_min_time], "bench_kernels limits")
+        with open(out_path) as f:
+            benchmarks = json.load(f)["benchmarks"]
     result = {}
-    for b in json.loads(out)["benchmarks"]:
+    for b in benchmarks:
         name = b["name"]
-        if name.startswith("limits/stream_read"):
+        if name.startswith("limits/read/dram"):
             # Google Benchmark sums a counter over the threads: "bytes" is the total rate.
             threads = 2 if "threads:2" in name else 1
             result["bandwidth_gbs_%dt" % threads] = b["bytes"] / 1e9
