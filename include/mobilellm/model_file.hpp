@@ -105,6 +105,9 @@ class ModelFile {
   // (ModelFileOptions::huge_pages), and whether that has finished (or never started).
   std::uint64_t huge_page_bytes() const;
   bool huge_pages_settled() const;
+  // Starts that move (Model::load calls it once the model is ready; nothing happens unless the
+  // file was opened with huge_pages and is eligible).
+  void start_huge_pages() const;
 
   // Metadata keys as (key, printable value) pairs, in file order; long arrays summarised.
   std::vector<std::pair<std::string, std::string>> metadata_summary() const;

@@ -106,15 +106,19 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path,
     m->data_ = static_cast<const std::uint8_t*>(p);
   }
   ::close(fd);
-  if (huge && reinterpret_cast<std::uintptr_t>(m->map_) % huge_page == 0) {
-    m->huge_running_.store(true, std::memory_order_release);
-    try {
-      m->huge_thread_ = std::thread(&MappedFile::move_to_huge_pages, m.get(), huge_page);
-    } catch (const std::system_error&) {  // no thread: the file stays mapped as it is
-      m->huge_running_.store(false, std::memory_order_release);
-    }
-  }
+  if (huge && reinterpret_cast<std::uintptr_t>(m->map_) % huge_page == 0) m->huge_page_ = huge_page;
   return m;
+}
+
+void MappedFile::start_huge_pages() const {
+  if (huge_page_ == 0 || huge_thread_.joinable()) return;
+  huge_running_.store(true, std::memory_order_release);
+  try {
+    huge_thread_ = std::thread(&MappedFile::move_to_huge_pages, const_cast<MappedFile*>(this),
+                               huge_page_);
+  } catch (const std::system_error&) {  // no thread: the file stays mapped as it is
+    huge_running_.store(false, std::memory_order_release);
+  }
 }
 
 // Piece by piece, in file order: anonymous memory holding exactly one aligned huge page, advised

@@ -13,8 +13,9 @@
 namespace mobilellm {
 
 struct MapOptions {
-  // Linux with transparent huge pages (THP) enabled, and files of at least 4 huge pages: after
-  // mapping, a background thread moves the mapping onto huge pages, one huge page at a time and
+  // Linux with transparent huge pages (THP) enabled, and files of at least 4 huge pages: the file
+  // is mapped at a huge-page-aligned address, and start_huge_pages() starts a background thread
+  // that moves the mapping onto huge pages, one huge page at a time and
   // in place: it copies the next huge-page-sized piece of the file into anonymous memory advised
   // for THP and moves that memory over the same addresses (mremap), so the bytes and addresses
   // stay the same throughout and readers on other threads never notice. Why: a model's weights
@@ -44,6 +45,11 @@ class MappedFile {
   // background thread has finished (or never started).
   std::uint64_t huge_page_bytes() const { return huge_bytes_.load(std::memory_order_relaxed); }
   bool huge_pages_settled() const { return !huge_running_.load(std::memory_order_acquire); }
+  // Starts the move onto huge pages (MapOptions::huge_pages; once, later calls do nothing). Not
+  // done by open() itself, so that the move does not compete with validating the file (its
+  // mremaps hold the address-space lock that page faults need). Logically const: no byte and no
+  // address changes.
+  void start_huge_pages() const;
 
  private:
   MappedFile() = default;
@@ -52,8 +58,9 @@ class MappedFile {
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
   void* map_ = nullptr;
-  std::thread huge_thread_;
-  std::atomic<bool> huge_stop_{false}, huge_running_{false};
+  std::size_t huge_page_ = 0;  // the huge page size when the mapping is eligible, else 0
+  mutable std::thread huge_thread_;
+  mutable std::atomic<bool> huge_stop_{false}, huge_running_{false};
   std::atomic<std::uint64_t> huge_bytes_{0};
 };
 

@@ -20,6 +20,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
   m->transformer_ = std::make_unique<const Transformer>(
       *m->file_, options.kernels.empty() ? nullptr : options.kernels.c_str());
   m->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Only now: the move's mremaps would otherwise hold up the page faults of validation.
+  m->file_->start_huge_pages();
   return m;
 }
 

@@ -69,6 +69,7 @@ const TensorView& ModelFile::get(const std::string& name) const {
 std::uint64_t ModelFile::parameter_count() const { return impl_->parameter_count; }
 std::uint64_t ModelFile::huge_page_bytes() const { return impl_->map->huge_page_bytes(); }
 bool ModelFile::huge_pages_settled() const { return impl_->map->huge_pages_settled(); }
+void ModelFile::start_huge_pages() const { impl_->map->start_huge_pages(); }
 
 std::vector<std::pair<std::string, std::string>> ModelFile::metadata_summary() const {
   return impl_->summary;

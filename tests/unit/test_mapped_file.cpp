@@ -1,7 +1,7 @@
-// MappedFile's move onto transparent huge pages (MapOptions::huge_pages): the bytes never change,
-// not even for a thread reading them while the pieces are moved, the whole huge pages of the file
-// are moved, small files and huge_pages = false are left alone, and destroying the mapping in the
-// middle of the move stops it cleanly (the ASan and TSan stages run these tests too).
+// MappedFile's move onto transparent huge pages (MapOptions::huge_pages, start_huge_pages()): the
+// bytes never change, not even for a thread reading them while the pieces are moved, the whole
+// huge pages of the file are moved, small files and huge_pages = false are left alone, and
+// destroying the mapping in the middle of the move stops it cleanly (the ASan and TSan stages run these tests too).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -69,6 +69,8 @@ TEST(MappedFileHugePages, BytesStayTheSameWhileAReaderRunsAndWholePagesMove) {
   auto m = MappedFile::open(path, MapOptions{true});
   ASSERT_EQ(m->size(), size);
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(m->data()) % page, 0u) << "mapped huge-page-aligned";
+  EXPECT_TRUE(m->huge_pages_settled()) << "nothing moves before start_huge_pages()";
+  EXPECT_EQ(m->huge_page_bytes(), 0u);
 
   // A reader compares the mapping with the pattern, over and over, until the move has finished.
   std::atomic<bool> done{false};
@@ -80,6 +82,8 @@ TEST(MappedFileHugePages, BytesStayTheSameWhileAReaderRunsAndWholePagesMove) {
       passes.fetch_add(1);
     }
   });
+  m->start_huge_pages();
+  m->start_huge_pages();  // a second call does nothing
   const bool settled = settle(*m);
   done = true;
   reader.join();
@@ -97,6 +101,7 @@ TEST(MappedFileHugePages, OffOrSmallFilesAreLeftAlone) {
   const std::string big = test::tmp_path("huge_pages_off.bin");
   const auto expect = write_pattern(big, 4 * page, 8);
   auto off = MappedFile::open(big);  // huge_pages defaults to false
+  off->start_huge_pages();
   EXPECT_TRUE(off->huge_pages_settled());
   EXPECT_EQ(off->huge_page_bytes(), 0u);
   EXPECT_EQ(std::memcmp(off->data(), expect.data(), expect.size()), 0);
@@ -104,6 +109,7 @@ TEST(MappedFileHugePages, OffOrSmallFilesAreLeftAlone) {
   const std::string small = test::tmp_path("huge_pages_small.bin");
   const auto small_bytes = write_pattern(small, 4 * page - 1, 9);  // fewer than 4 huge pages
   auto s = MappedFile::open(small, MapOptions{true});
+  s->start_huge_pages();
   EXPECT_TRUE(s->huge_pages_settled());
   EXPECT_EQ(s->huge_page_bytes(), 0u);
   EXPECT_EQ(std::memcmp(s->data(), small_bytes.data(), small_bytes.size()), 0);
@@ -116,6 +122,7 @@ TEST(MappedFileHugePages, ClosingDuringTheMoveStopsIt) {
   const auto expect = write_pattern(path, 16 * page, 10);
   for (int i = 0; i < 5; ++i) {
     auto m = MappedFile::open(path, MapOptions{true});
+    m->start_huge_pages();
     EXPECT_EQ(m->data()[i * 12345], expect[i * 12345]);
     m.reset();  // joins the mover wherever it is; ASan sees any use after unmap
   }
