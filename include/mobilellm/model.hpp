@@ -18,13 +18,13 @@ struct LoadOptions {
   // "neoni8mm"), or empty for the best this CPU supports. The MOBILELLM_KERNELS environment
   // variable overrides the default choice as well. Ignored for float models.
   std::string kernels;
-  // Linux with transparent huge pages: after mapping, a background thread moves the weights onto
-  // huge pages in place, 2 MiB at a time (same addresses, same bytes; sessions run meanwhile).
-  // Decoding streams every weight once per token, and on 4 KiB pages that stream stalls at every
-  // page (TLB misses, prefetchers stop at page boundaries): on the Zen 4 test machine 125M decodes
-  // about 1.5x faster on one thread once the move is done (benchmarks/README.md). Costs one
-  // background copy of the file (about 0.1 s for 125 MB) and, until the kernel reclaims it, the
-  // page cache's copy beside ours; the process's resident size does not grow. Files smaller than
+  // Linux with transparent huge pages: once load() is done, a background thread moves the
+  // weights onto huge pages in place, 2 MiB at a time (same addresses, same bytes; sessions run
+  // meanwhile). Decoding streams every weight once per token, and on 4 KiB pages that stream
+  // stalls at every page (TLB misses, prefetchers stop at page boundaries); in an A/B on the
+  // shared Zen 4 test machine, 125M decoded 93 -> 169 tokens/s on one thread with the move done.
+  // Costs one background copy of the file and, until the kernel reclaims it, the page cache's
+  // copy beside ours; the process's resident size does not grow. Files smaller than
   // 4 huge pages are left alone. The MOBILELLM_HUGE_PAGES environment variable set to 0 turns it
   // off, to 1 on.
   bool huge_pages = true;
@@ -34,7 +34,8 @@ class Model {
  public:
   // Maps and validates the file (ModelFile::open), builds the tokenizer and, for a W8A8 file,
   // selects the kernels. The weights are used where they are mapped: nothing is copied or
-  // repacked at load. Throws mobilellm::Error.
+  // repacked at load (except W8A8G32, whose kernels read a private layout; and see
+  // LoadOptions::huge_pages for the move that starts afterwards). Throws mobilellm::Error.
   static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
   ~Model();
 
