@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 
 #include "common/file.hpp"
+#include "common/string_index.hpp"
 #include "common/utf8.hpp"
 #include "format/gguf.hpp"
 #include "mobilellm/error.hpp"
@@ -126,37 +127,6 @@ constexpr std::string_view kOwnedPrefixes[] = {"mobilellm.", "tokenizer.ggml."};
 // The vocabulary's pieces by content, for its checks: the id of the first piece equal to a string.
 // Open addressing over a power-of-two table (at most half full) of ids: no allocation per piece,
 // so a 32000-piece vocabulary is indexed in well under a millisecond.
-class PieceIndex {
- public:
-  explicit PieceIndex(const std::vector<std::string>& pieces) : pieces_(pieces) {
-    std::size_t size = 16;
-    while (size < 2 * pieces.size()) size *= 2;
-    slots_.assign(size, kEmpty);
-    for (std::uint32_t id = 0; id < pieces.size(); ++id) {
-      std::size_t i = hash(pieces[id]) & (size - 1);
-      while (slots_[i] != kEmpty && pieces[slots_[i]] != pieces[id]) i = (i + 1) & (size - 1);
-      if (slots_[i] == kEmpty) slots_[i] = id;  // a repeated piece keeps its first id
-    }
-  }
-  // The first id with this piece, or kEmpty.
-  std::uint32_t find(std::string_view piece) const {
-    std::size_t i = hash(piece) & (slots_.size() - 1);
-    while (slots_[i] != kEmpty && pieces_[slots_[i]] != piece) i = (i + 1) & (slots_.size() - 1);
-    return slots_[i];
-  }
-  bool contains(std::string_view piece) const { return find(piece) != kEmpty; }
-
- private:
-  static constexpr std::uint32_t kEmpty = 0xffffffffu;
-  static std::size_t hash(std::string_view s) {  // 64-bit FNV-1a
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-    return static_cast<std::size_t>(h ^ (h >> 32));
-  }
-  const std::vector<std::string>& pieces_;
-  std::vector<std::uint32_t> slots_;
-};
-
 std::string dims_string(const std::vector<std::uint64_t>& dims) {
   std::string s = "{";
   for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
@@ -335,11 +305,11 @@ struct ModelFileLoader {
     array(tokens_kv, ValueType::string, n);
     // The container is ours: take the strings instead of copying tens of thousands of them.
     v.pieces = std::move(std::get<gguf::Array>(keys.at("tokenizer.ggml.tokens")->value.v).strings);
-    const PieceIndex ids(v.pieces);
+    StringIndex ids(v.pieces);
     for (std::uint32_t i = 0; i < n; ++i) {
       const auto field = [i] { return fmt::format("tokenizer.ggml.tokens[{}]", i); };
       if (v.pieces[i].empty()) fail(field(), "token piece is empty", tokens_kv.value_offset);
-      if (const std::uint32_t first = ids.find(v.pieces[i]); first != i)
+      if (const std::uint32_t first = ids.insert(i); first != StringIndex::kNone)
         fail(field(),
              fmt::format("piece \"{}\" duplicates token {}", printable(v.pieces[i]), first),
              tokens_kv.value_offset);

@@ -171,12 +171,13 @@ void Tokenizer::Impl::encode_into(std::string_view text, std::vector<std::int32_
     const Symbol& r = symbols[static_cast<std::size_t>(right)];
     if (!l.mergeable || !r.mergeable) return std::nullopt;
     const std::uint32_t size = l.size + r.size;  // no overflow: spans of one text < 4 GiB
-    std::int32_t rank, result;
+    std::uint32_t rank;
+    std::int32_t result;
     if (merges_by_pair) {
       if (l.id < 0 || r.id < 0) return std::nullopt;
       const auto it = pair_merges.find(pair_key(l.id, r.id));
       if (it == pair_merges.end()) return std::nullopt;
-      rank = it->second.rank;
+      rank = static_cast<std::uint32_t>(it->second.rank);
       result = it->second.result;
     } else {
       if (size > longest_text_piece) return std::nullopt;
@@ -188,7 +189,7 @@ void Tokenizer::Impl::encode_into(std::string_view text, std::vector<std::int32_
         unused_splits.insert_or_assign(result, Split{l.begin, l.size, r.size});
     }
     return Candidate{
-        (std::uint64_t{static_cast<std::uint32_t>(rank)} << 32) | static_cast<std::uint32_t>(left),
+        (std::uint64_t{rank} << 32) | static_cast<std::uint32_t>(left),
         result, size};
   };
   std::vector<Candidate> initial;

@@ -1,6 +1,7 @@
 // Tokenizer construction (validating the vocabulary and building the lookup tables), accessors,
 // and decoding. Encoding is in encode.cpp; the rules both follow are in tokenizer.hpp.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -42,6 +43,15 @@ int parse_byte_piece(std::string_view p) {
   };
   const int hi = hex(p[3]), lo = hex(p[4]);
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
+// A higher score gives a smaller key, equal scores (+0 and -0 included) the same key.
+std::uint32_t merge_key_of_score(float score) {
+  if (std::isnan(score)) score = -std::numeric_limits<float>::infinity();
+  if (score == 0.0f) score = 0.0f;
+  const auto bits = std::bit_cast<std::uint32_t>(score);
+  const std::uint32_t ascending = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
+  return ~ascending;
 }
 
 bool is_text_piece(TokenType t) {
@@ -122,6 +132,7 @@ Tokenizer::Tokenizer(const Vocabulary& vocab) {
   m->add_space_prefix = vocab.add_space_prefix;
   m->byte_piece.fill(-1);
   m->byte_value.assign(n, -1);
+  m->text_pieces = StringIndex(m->pieces);
 
   for (std::size_t id = 0; id < n; ++id) {
     const std::string_view piece = m->pieces[id];
@@ -142,9 +153,9 @@ Tokenizer::Tokenizer(const Vocabulary& vocab) {
       m->byte_value[id] = static_cast<std::int16_t>(b);
     } else if (is_text_piece(type)) {
       if (piece.empty()) bad_vocabulary("piece " + std::to_string(id) + " is empty");
-      const auto [it, added] = m->text_pieces.emplace(piece, id32);
-      if (!added)
-        bad_vocabulary(describe_piece(id, piece) + " repeats piece " + std::to_string(it->second));
+      if (const std::uint32_t first = m->text_pieces.insert(static_cast<std::uint32_t>(id));
+          first != StringIndex::kNone)
+        bad_vocabulary(describe_piece(id, piece) + " repeats piece " + std::to_string(first));
       m->longest_text_piece = std::max(m->longest_text_piece, piece.size());
       if (type == TokenType::user_defined) m->user_defined.insert(piece, id32);
       if (type == TokenType::unused) m->has_unused = true;
@@ -194,23 +205,12 @@ Tokenizer::Tokenizer(const Vocabulary& vocab) {
                                       Merge{static_cast<std::int32_t>(rank), result});
     }
   } else {
-    // SentencePiece: higher score merges first. Equal scores share a rank, so that ties fall to
-    // the leftmost pair exactly as in SentencePiece; a NaN score ranks with -infinity.
-    std::vector<std::int32_t> order;
-    order.reserve(m->text_pieces.size());
-    for (const auto& entry : m->text_pieces) order.push_back(entry.second);
-    const auto priority = [&](std::int32_t id) {
-      const float s = vocab.scores[static_cast<std::size_t>(id)];
-      return std::isnan(s) ? -std::numeric_limits<float>::infinity() : s;
-    };
-    std::sort(order.begin(), order.end(),
-              [&](std::int32_t a, std::int32_t b) { return priority(a) > priority(b); });
-    m->score_rank.assign(n, -1);
-    std::int32_t rank = 0;
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      if (i > 0 && priority(order[i - 1]) > priority(order[i])) ++rank;
-      m->score_rank[static_cast<std::size_t>(order[i])] = rank;
-    }
+    // SentencePiece: higher score merges first, and equal scores tie, so that ties fall to the
+    // leftmost pair exactly as in SentencePiece. The merge key is an order-reversing map of the
+    // score into unsigned integers (no sort needed); a NaN score ranks with -infinity.
+    m->score_rank.assign(n, 0);
+    for (std::size_t id = 0; id < n; ++id)
+      if (is_text_piece(m->types[id])) m->score_rank[id] = merge_key_of_score(vocab.scores[id]);
   }
   impl_ = std::move(m);
 }

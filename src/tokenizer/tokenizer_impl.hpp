@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/string_index.hpp"
 #include "mobilellm/tokenizer.hpp"
 
 namespace mobilellm {
@@ -48,15 +49,16 @@ struct Tokenizer::Impl {
 
   // The pieces text can produce (normal, user_defined, unused), by text; the views point into
   // `pieces`, which never changes after construction.
-  std::unordered_map<std::string_view, std::int32_t> text_pieces;
+  StringIndex text_pieces;  // over `pieces`
   std::size_t longest_text_piece = 0;  // bytes: no longer concatenation can be a piece
   tokenizer_detail::PieceTrie user_defined;
   bool has_unused = false;
 
-  // Merge order. SentencePiece: `score_rank[id]` of each text piece (dense rank of the scores,
-  // highest score = 0; NaN last). Hugging Face: `pair_merges` keyed by (left id, right id).
+  // Merge order (smaller first). SentencePiece: `score_rank[id]` of each text piece, a key that
+  // orders as the scores do, reversed (equal scores equal keys; NaN last). Hugging Face:
+  // `pair_merges` keyed by (left id, right id), holding the merge's rank in the list.
   bool merges_by_pair = false;
-  std::vector<std::int32_t> score_rank;
+  std::vector<std::uint32_t> score_rank;
   std::unordered_map<std::uint64_t, tokenizer_detail::Merge> pair_merges;
 
   std::array<std::int32_t, 256> byte_piece;  // id of <0xNN> for each byte, or -1
@@ -67,8 +69,8 @@ struct Tokenizer::Impl {
            static_cast<std::uint32_t>(right);
   }
   std::int32_t find_text_piece(std::string_view text) const {
-    const auto it = text_pieces.find(text);
-    return it == text_pieces.end() ? -1 : it->second;
+    const std::uint32_t id = text_pieces.find(text);
+    return id == StringIndex::kNone ? -1 : static_cast<std::int32_t>(id);
   }
   // Whether every byte of `text` has a <0xNN> piece.
   bool has_byte_pieces(std::string_view text) const;

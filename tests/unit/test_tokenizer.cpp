@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <random>
 #include <span>
@@ -81,6 +82,33 @@ TEST(Tokenizer, HigherScoreMergesFirst) {
   b.add("ab", -2).add("bc", -1);
   EXPECT_EQ(encode_pieces(Tokenizer(a.v), "abc"), (Pieces{"ab", "c"}));
   EXPECT_EQ(encode_pieces(Tokenizer(b.v), "abc"), (Pieces{"a", "bc"}));
+}
+
+// Scores order merges across the whole float line: signs, zeros of either sign (one score),
+// infinities, and NaN (which ranks with -infinity, below every finite score).
+TEST(Tokenizer, ScoreOrderCoversSignsZerosInfinitiesAndNaN) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float lowest = std::numeric_limits<float>::lowest();
+  const float denormal = std::numeric_limits<float>::denorm_min();
+  // {score of "ab", score of "bc", what "abc" must become}
+  const struct {
+    float ab, bc;
+    Pieces want;
+  } cases[] = {
+      {1.0f, -1.0f, {"ab", "c"}},       {-1.0f, 1.0f, {"a", "bc"}},
+      {0.0f, -0.0f, {"ab", "c"}},       {-0.0f, 0.0f, {"ab", "c"}},  // a tie: leftmost
+      {denormal, 0.0f, {"ab", "c"}},    {-denormal, 0.0f, {"a", "bc"}},
+      {inf, 3e38f, {"ab", "c"}},        {lowest, -inf, {"ab", "c"}},
+      {-inf, lowest, {"a", "bc"}},      {nan, lowest, {"a", "bc"}},
+      {lowest, nan, {"ab", "c"}},       {nan, -inf, {"ab", "c"}},  // NaN ties with -inf
+      {-2.5f, -2.25f, {"a", "bc"}},     {2.25f, 2.5f, {"a", "bc"}},
+  };
+  for (const auto& c : cases) {
+    VocabBuilder vb(true, false);
+    vb.add("a", -10).add("b", -10).add("c", -10).add("ab", c.ab).add("bc", c.bc);
+    EXPECT_EQ(encode_pieces(Tokenizer(vb.v), "abc"), c.want) << "ab " << c.ab << ", bc " << c.bc;
+  }
 }
 
 TEST(Tokenizer, EqualScoresMergeLeftmostFirst) {
