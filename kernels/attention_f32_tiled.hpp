@@ -4,6 +4,10 @@
 // instantiated only with the including unit's Ops, so each unit gets its own copy, compiled with
 // its own flags (the ODR rule of kernels/README.md). No standard-library templates.
 //
+// A float16 KV cache (AttentionArgs::kv_type) is widened chunk by chunk into the workspace
+// (Ops::load_f16, exact) and then read by the same float32 code, so both cache types give the bits
+// of the float32 code on the same (widened) values.
+//
 // Layout of a tile: the query rows are the lanes. A tile holds up to kTileRows = NRV x kLanes
 // rows (token, head); its queries are transposed once into qt[d][row] (scaled), so that
 //   scores:  s[p][row]  = sum_d qt[d][row] * k[p][d]     (a vector of rows per position: one load
@@ -19,8 +23,9 @@
 // every lane), fma(a, b, c) = a * b + c rounded once, mul, add, sub, div, max, min (IEEE; max/min
 // of a NaN operand return the second one or the NaN, either is fine here), pow2(n) = 2^n for
 // integral n in [-126, 0], zero_unless_ge(x, lo, y) = (x >= lo ? y : 0) per lane (0 for NaN x),
-// and masked_after(s, limits, p) = (p <= limit ? s : -inf) per lane, where `limits` holds each
-// lane's limit as int32 biased by 2^31 (so a signed compare orders them as unsigned).
+// masked_after(s, limits, p) = (p <= limit ? s : -inf) per lane, where `limits` holds each
+// lane's limit as int32 biased by 2^31 (so a signed compare orders them as unsigned), and
+// load_f16(p) = kLanes IEEE binary16 values at p (unaligned) widened to float32 (exact).
 #pragma once
 
 #include <cstddef>
@@ -33,6 +38,37 @@ namespace {
 
 inline std::int32_t biased_position(std::uint32_t p) {
   return static_cast<std::int32_t>(p ^ 0x80000000u);
+}
+
+// n binary16 values at src -> n floats at dst, kLanes at a time with O::load_f16; the last
+// n % kLanes through a zero-padded copy (nothing past src + n is read, nothing past dst + n
+// written).
+template <class O>
+void widen_f16(const std::uint16_t* src, std::size_t n, float* dst) {
+  constexpr unsigned kLanes = O::kLanes;
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) O::store(dst + i, O::load_f16(src + i));
+  if (i < n) {
+    std::uint16_t h[kLanes];
+    float f[kLanes];
+    for (unsigned x = 0; x < kLanes; ++x) h[x] = i + x < n ? src[i + x] : 0;
+    O::store(f, O::load_f16(h));
+    for (unsigned x = 0; i + x < n; ++x) dst[i + x] = f[x];
+  }
+}
+
+// Positions [p0, p0 + count) of one KV head's keys or values (D elements each) as float32 rows:
+// the cache itself when it is float32, else widened into `buf` (count * D floats).
+template <class O>
+const float* chunk_rows(const void* base, KvType kv, std::uint64_t p0, std::uint32_t count,
+                        std::uint32_t D, float* buf) {
+  if (kv == KvType::f32) return static_cast<const float*>(base) + p0 * D;
+  widen_f16<O>(static_cast<const std::uint16_t*>(base) + p0 * D, std::size_t{count} * D, buf);
+  return buf;
+}
+
+inline std::size_t kv_element_bytes(KvType kv) {
+  return kv == KvType::f16 ? sizeof(std::uint16_t) : sizeof(float);
 }
 
 // E(x) of the contract, lane by lane: exactly the scalar reference's operations.
@@ -67,10 +103,13 @@ struct TiledAttention {
 
   // Workspace, in floats: qt[D][R], ot[D][R], s[kChunk][R], then R each of the running maximum,
   // running sum, the chunk's two fold factors and the rows' limits (int32), then NP rows of keys
-  // (a zero-padded copy of the last step's keys when fewer than NP remain).
+  // (a zero-padded copy of the last step's keys when fewer than NP remain), then kChunk rows of a
+  // float16 cache's chunk widened: its keys for the scores, then its values (one buffer, so that
+  // the tile's working set grows by 16 KB at D = 64, not 32).
   static std::size_t workspace_size(std::uint32_t head_dim) {
     const std::size_t R = kTileRows;
-    return (2 * std::size_t{head_dim} * R + kChunk * R + 5 * R + NP * std::size_t{head_dim}) *
+    return (2 * std::size_t{head_dim} * R + kChunk * R + 5 * R + NP * std::size_t{head_dim} +
+            std::size_t{kChunk} * head_dim) *
            sizeof(float);
   }
 
@@ -183,6 +222,7 @@ struct TiledAttention {
     float* fb = fa + R;
     std::int32_t* limit = reinterpret_cast<std::int32_t*>(fb + R);
     float* kpad = reinterpret_cast<float*>(limit + R);
+    float* wide = kpad + NP * std::size_t{D};  // a float16 chunk's keys, then its values
     const float minus_inf = -__builtin_huge_valf();
 
     // The tile's rows: queries transposed and scaled, the last position each attends to. Lanes
@@ -210,11 +250,12 @@ struct TiledAttention {
     for (std::uint64_t p0 = 0; p0 < end; p0 += kChunk) {
       const std::uint32_t count =
           static_cast<std::uint32_t>(end - p0 < kChunk ? end - p0 : kChunk);
+      const float* kc = chunk_rows<O>(a.k, a.kv_type, p0, count, D, wide);
 
       // Scores, NP positions at a time; a last step of fewer reads a zero-padded copy of its
       // keys (the padding positions are past every row's limit, so they are masked below).
       for (std::uint32_t i = 0; i < count; i += NP) {
-        const float* k = a.k + (p0 + i) * D;
+        const float* k = kc + std::size_t{i} * D;
         if (count - i < NP) {
           const std::size_t have = std::size_t{count - i} * D;
           for (std::size_t x = 0; x < NP * std::size_t{D}; ++x) kpad[x] = x < have ? k[x] : 0.0f;
@@ -254,7 +295,7 @@ struct TiledAttention {
       }
 
       // Weighted sum of the chunk's values, NJ columns at a time, folded into the output.
-      const float* v = a.v + p0 * D;
+      const float* v = chunk_rows<O>(a.v, a.kv_type, p0, count, D, wide);  // keys are done
       std::uint32_t j = 0;
       for (; j + NJ <= D; j += NJ) values<NRV, NJ>(s, count, v + j, D, ot + j * R, fa, fb);
       value_tail<NRV, NJ / 2>(s, count, v, D, ot, fa, fb, j);
@@ -323,10 +364,12 @@ struct ChunkedDecode {
   static constexpr unsigned kPass = PVB * kLanes;  // positions per score pass
   static_assert(kChunk % kPass == 0, "score passes tile the chunk");
 
-  // Workspace, in floats: kt[D][kChunk], qs[GR][D], e[GR][kChunk], one kLanes x kLanes block.
+  // Workspace, in floats: kt[D][kChunk], qs[GR][D], e[GR][kChunk], one kLanes x kLanes block,
+  // then kChunk rows of a float16 cache's chunk widened: its keys until they are transposed, then
+  // its values.
   static std::size_t workspace_size(std::uint32_t head_dim) {
     return (std::size_t{head_dim} * kChunk + GR * std::size_t{head_dim} + GR * kChunk +
-            kLanes * kLanes) *
+            kLanes * kLanes + std::size_t{kChunk} * head_dim) *
            sizeof(float);
   }
 
@@ -460,11 +503,11 @@ struct ChunkedDecode {
         O::store(kt + std::size_t{d} * kChunk + p, O::zero());
   }
 
-  // Rows [r0, r0 + NR) of one chunk.
+  // Rows [r0, r0 + NR) of one chunk (positions [p0, p0 + count), values vc[(p - p0) * D]).
   template <unsigned NR>
   static void rows(const AttentionArgs& a, std::uint32_t r0, std::uint64_t p0,
-                   std::uint32_t count, const float* kt, float* qs, float* e, float* part,
-                   std::size_t stride) {
+                   std::uint32_t count, const float* kt, const float* vc, float* qs, float* e,
+                   float* part, std::size_t stride) {
     const std::uint32_t D = a.head_dim;
     const float minus_inf = -__builtin_huge_valf();
     std::uint32_t valid[NR], most = 0;
@@ -491,20 +534,20 @@ struct ChunkedDecode {
     }
     std::uint32_t j = 0;
     for (; j + JV * kLanes <= D; j += JV * kLanes)
-      values<NR, JV>(e, most, a.v + p0 * D + j, D, part + j, stride);
-    value_tail<NR, JV / 2>(e, most, a.v + p0 * D, D, part, stride, j);
+      values<NR, JV>(e, most, vc + j, D, part + j, stride);
+    value_tail<NR, JV / 2>(e, most, vc, D, part, stride, j);
   }
 
   template <unsigned N>
   static void dispatch(unsigned nr, const AttentionArgs& a, std::uint32_t r0, std::uint64_t p0,
-                       std::uint32_t count, const float* kt, float* qs, float* e, float* part,
-                       std::size_t stride) {
+                       std::uint32_t count, const float* kt, const float* vc, float* qs, float* e,
+                       float* part, std::size_t stride) {
     if constexpr (N >= 1) {
       if (nr == N) {
-        rows<N>(a, r0, p0, count, kt, qs, e, part, stride);
+        rows<N>(a, r0, p0, count, kt, vc, qs, e, part, stride);
         return;
       }
-      dispatch<N - 1>(nr, a, r0, p0, count, kt, qs, e, part, stride);
+      dispatch<N - 1>(nr, a, r0, p0, count, kt, vc, qs, e, part, stride);
     }
   }
 
@@ -517,26 +560,31 @@ struct ChunkedDecode {
     float* qs = kt + std::size_t{D} * kChunk;
     float* e = qs + GR * std::size_t{D};
     float* block = e + GR * kChunk;
+    float* wide = block + kLanes * kLanes;  // a float16 chunk's keys, then its values
     const std::uint64_t p0 = std::uint64_t{chunk} * kChunk;
     const std::uint64_t end = std::uint64_t{a.pos0} + (row_end - 1) / a.group + 1;
     const std::uint32_t count =
         p0 >= end ? 0 : static_cast<std::uint32_t>(end - p0 < kChunk ? end - p0 : kChunk);
+    const float* vc = nullptr;
     if (count > 0) {
       // At a decoding depth of hundreds of positions the keys and values come from L3 or DRAM:
       // the chunk's values are fetched (into L1) while its keys are transposed, and the next
       // chunk's keys and values (the caller's next unit; into L2) while this one is computed.
-      const float* v = a.v + p0 * D;
-      for (std::size_t x = 0; x < std::size_t{count} * D; x += 16) __builtin_prefetch(v + x);
+      // One prefetch per 64-byte line of the cache's elements.
+      const std::size_t row_bytes = D * kv_element_bytes(a.kv_type);
+      const char* v = static_cast<const char*>(a.v) + p0 * row_bytes;
+      for (std::size_t x = 0; x < count * row_bytes; x += 64) __builtin_prefetch(v + x);
       if (p0 + kChunk < end) {
-        const float* next_k = a.k + (p0 + kChunk) * D;
-        const float* next_v = a.v + (p0 + kChunk) * D;
+        const char* next_k = static_cast<const char*>(a.k) + (p0 + kChunk) * row_bytes;
+        const char* next_v = static_cast<const char*>(a.v) + (p0 + kChunk) * row_bytes;
         const std::uint64_t rows = end - p0 - kChunk < kChunk ? end - p0 - kChunk : kChunk;
-        for (std::size_t x = 0; x < rows * D; x += 16) {
+        for (std::size_t x = 0; x < rows * row_bytes; x += 64) {
           __builtin_prefetch(next_k + x, 0, 2);
           __builtin_prefetch(next_v + x, 0, 2);
         }
       }
-      transpose_keys(a.k + p0 * D, D, count, kt, block);
+      transpose_keys(chunk_rows<O>(a.k, a.kv_type, p0, count, D, wide), D, count, kt, block);
+      vc = chunk_rows<O>(a.v, a.kv_type, p0, count, D, wide);  // the keys are in kt now
     }
     for (std::uint32_t r0 = row_begin; r0 < row_end; r0 += GR) {
       const unsigned nr = row_end - r0 < GR ? row_end - r0 : GR;
@@ -549,7 +597,7 @@ struct ChunkedDecode {
         }
         continue;
       }
-      dispatch<GR>(nr, a, r0, p0, count, kt, qs, e, part, stride);
+      dispatch<GR>(nr, a, r0, p0, count, kt, vc, qs, e, part, stride);
     }
   }
 

@@ -76,6 +76,7 @@ CpuFeatures detect() {
   const bool os_zmm = os_ymm && (xcr0 & 0xe0) == 0xe0;
   if (!os_ymm || !bit(l1.ecx, 28)) return f;  // no usable AVX: nothing below is usable either
   f.fma = bit(l1.ecx, 12);
+  f.f16c = bit(l1.ecx, 29);
   if (max_leaf < 7) return f;
   const Cpuid l7 = cpuid(7, 0);
   f.avx2 = bit(l7.ebx, 5);

@@ -63,6 +63,7 @@ struct CpuFeatures {
   // x86-64; each AVX flag is set only when the OS also saves the register state it needs (XCR0).
   bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vl = false,
        avx512vnni = false;
+  bool f16c = false;  // half <-> single conversions (VEX; the AVX2 attention's f16 KV cache)
   // aarch64
   bool neon = false, dotprod = false, i8mm = false;
   std::string model;  // CPU brand string, or "" when unknown
@@ -246,7 +247,7 @@ const QGemmG32Variant& select_qgemm_g32(const char* override_isa = nullptr);
 const QGemmG32Variant& resolve_qgemm_g32(std::string_view isa, const CpuFeatures& cpu);
 
 
-// ------------------------------------------------------------ attention (float32, causal GQA)
+// ---------------------------------------- attention (float32 arithmetic, causal GQA, f32/f16 KV)
 //
 // softmax(q · Kᵀ · scale) · V for query rows of one KV head (kernels/README.md, "Attention"). A
 // call handles rows [row_begin, row_end) of one KV head's grouped queries: row r is token
@@ -254,8 +255,13 @@ const QGemmG32Variant& resolve_qgemm_g32(std::string_view isa, const CpuFeatures
 // [0, pos0 + t] (causal). Layouts:
 //   - queries and outputs: row (t, h) at q + t * q_stride + h * head_dim (out: out_stride), so the
 //     runtime passes its per-token rows of all heads offset to the group's first head;
-//   - keys and values: position p at k + p * head_dim and v + p * head_dim (the KvCache rows of
-//     one KV head), read only for p <= pos0 + (the call's last token).
+//   - keys and values: position p at k + p * head_dim and v + p * head_dim elements (the KvCache
+//     rows of one KV head), read only for p <= pos0 + (the call's last token). The elements are
+//     float32 (kv_type f32) or IEEE binary16 bits (kv_type f16, std::uint16_t). An f16 element is
+//     read as its float32 value (exact: every binary16 value is a float32), so the operations
+//     below, and their bits, are those of the f32 call on the widened cache. The SIMD variants
+//     widen each chunk's keys and values into their workspace with the ISA's conversion
+//     (vcvtph2ps, fcvtl) and then run the float32 code unchanged.
 //
 // The result is defined as exactly these float32 operations per row (fma: fused, rounded once;
 // E: the exponential below), in this order, so every variant gives the same bits as the scalar
@@ -286,6 +292,12 @@ const QGemmG32Variant& resolve_qgemm_g32(std::string_view isa, const CpuFeatures
 inline constexpr std::uint32_t kAttentionChunk = 64;
 inline constexpr float kAttentionExpMin = -87.0f;  // E(-87) = 1.6e-38, still a normal float
 
+// Element type of the cached keys and values (the runtime's SessionOptions::kv_type).
+enum class KvType : std::uint8_t {
+  f32,  // float
+  f16,  // IEEE binary16, as std::uint16_t bits (written by the runtime, round to nearest even)
+};
+
 struct AttentionArgs {
   std::uint32_t head_dim;  // D
   std::uint32_t group;     // query heads per KV head
@@ -293,20 +305,23 @@ struct AttentionArgs {
   float scale;             // multiplies the queries (1 / sqrt(D))
   const float* q;
   std::size_t q_stride;    // floats from one token's queries to the next
-  const float* k;          // position p at k + p * D
-  const float* v;          // position p at v + p * D
+  const void* k;           // position p at element p * D (float or std::uint16_t: kv_type)
+  const void* v;           // position p at element p * D
+  KvType kv_type = KvType::f32;
   float* out;
   std::size_t out_stride;
 };
 
 struct AttentionVariant {
-  const char* name;  // e.g. "attention_f32_gqa__avx512f_48x2"
-  const char* isa;   // "scalar", "avx2", "avx512f", "neon"
+  const char* name;        // with a float32 cache, e.g. "attention_f32_gqa__avx512f_48x2"
+  const char* kvf16_name;  // with an f16 cache, e.g. "attention_f32_gqa_kvf16__avx512f_48x2"
+  const char* isa;         // "scalar", "avx2", "avx512f", "neon"
   bool (*supported)(const CpuFeatures&);
   // Query rows a variant handles together (one tile: each chunk of keys and values is read once
   // per tile). Callers that split rows over threads should cut on multiples of it.
   std::uint32_t tile_rows;
-  std::size_t (*workspace_size)(std::uint32_t head_dim);  // for any of the three calls below
+  // For any of the three calls below and either KV type.
+  std::size_t (*workspace_size)(std::uint32_t head_dim);
   void (*run)(const AttentionArgs& args, std::uint32_t row_begin, std::uint32_t row_end,
               void* workspace);
 
@@ -322,9 +337,15 @@ struct AttentionVariant {
                          std::uint32_t chunk, float* partials, void* workspace);
   void (*fold_partials)(const AttentionArgs& args, std::uint32_t row_begin, std::uint32_t row_end,
                         std::uint32_t chunks, const float* partials);
+
+  // What runs for a cache of this type (stats and logs).
+  const char* name_for(KvType kv) const { return kv == KvType::f16 ? kvf16_name : name; }
 };
 
 bool isa_avx512f_supported(const CpuFeatures& cpu);  // AVX-512 F (the attention kernels only)
+// AVX2 + FMA + F16C: the AVX2 attention unit (F16C widens an f16 cache; every AVX2 CPU has it,
+// but a VM may hide it).
+bool isa_avx2_f16c_supported(const CpuFeatures& cpu);
 
 // Scalar reference first, then in increasing order of preference.
 std::span<const AttentionVariant> attention_variants();

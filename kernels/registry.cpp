@@ -128,8 +128,13 @@ std::span<const AttentionVariant> attention_variants() {
   return table;
 }
 
-// The attention kernels need AVX-512 F only (the int8 ones need VNNI too).
+// The attention kernels need AVX-512 F only (the int8 ones need VNNI too); AVX-512 F has its own
+// half -> single conversion.
 bool isa_avx512f_supported(const CpuFeatures& cpu) { return cpu.avx512f; }
+// The AVX2 attention unit also widens float16 KV caches, with F16C.
+bool isa_avx2_f16c_supported(const CpuFeatures& cpu) {
+  return isa_avx2_supported(cpu) && cpu.f16c;
+}
 
 namespace {
 

@@ -18,9 +18,19 @@
 
 namespace mobilellm {
 
+// Element type of the KV cache (llama.cpp's -ctk / -ctv).
+enum class KvType {
+  f32,  // float32: keys and values exactly as computed
+  f16,  // IEEE binary16: half the memory and half the bytes attention reads per token. Keys and
+        // values are rounded to nearest even when written (finite values beyond 65504 become
+        // infinite); attention widens them back exactly and computes in float32 as with f32.
+};
+const char* kv_type_name(KvType t) noexcept;  // "f32", "f16"
+
 struct SessionOptions {
   std::uint32_t context_length = 0;  // tokens the KV cache holds; 0 = the model's context length
   unsigned threads = 1;              // compute threads, counting the caller; 0 = all cores
+  KvType kv_type = KvType::f32;      // element type of the KV cache
 };
 
 enum class FinishReason {
@@ -74,8 +84,11 @@ class Session {
   const Model& model() const { return *model_; }
   std::uint32_t context_length() const;
   std::uint32_t position() const { return position_; }  // tokens in the cache
-  std::uint64_t kv_cache_bytes() const;
+  std::uint64_t kv_cache_bytes() const;  // the cache's real size (keys and values)
+  KvType kv_type() const;
   unsigned threads() const;
+  // The kernels this session runs (Model::kernels() with the attention kernel for its KV type).
+  std::string kernels() const;
   void reset();  // forget the conversation (position 0)
 
   // Appends `tokens` at the current position and returns the logits (vocab floats) predicted after

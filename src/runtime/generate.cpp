@@ -97,7 +97,7 @@ GenerationResult Session::generate(std::string_view prompt, const GenerationConf
   st.load_seconds = model_->load_seconds();
   st.prompt_tokens = std::uint32_t(ids.size());
   st.kv_cache_bytes = cache_->bytes();
-  st.kernels = model_->kernels();
+  st.kernels = kernels();
 
   // 2. Prefill. The stream decoder sees the prompt first so that the continuation's spacing is
   // decoded in context; what the prompt itself decodes to is discarded.

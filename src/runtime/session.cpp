@@ -9,6 +9,24 @@
 
 namespace mobilellm {
 
+const char* kv_type_name(KvType t) noexcept {
+  switch (t) {
+    case KvType::f32: return "f32";
+    case KvType::f16: return "f16";
+  }
+  return "unknown";
+}
+
+namespace {
+kernels::KvType kernel_kv_type(KvType t) {
+  switch (t) {
+    case KvType::f32: return kernels::KvType::f32;
+    case KvType::f16: return kernels::KvType::f16;
+  }
+  throw InvalidArgument("Session: unknown KV cache type " + std::to_string(int(t)));
+}
+}  // namespace
+
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
     : model_(std::move(model)) {
   if (!model_) throw InvalidArgument("Session: no model");
@@ -18,7 +36,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     throw InvalidArgument("Session: context length " + std::to_string(ctx) +
                           " exceeds the model's trained context of " +
                           std::to_string(c.context_length));
-  cache_ = std::make_unique<KvCache>(c, ctx);
+  cache_ = std::make_unique<KvCache>(c, ctx, kernel_kv_type(options.kv_type));
   pool_ = std::make_unique<ThreadPool>(options.threads);
   scratch_ = std::make_unique<Scratch>(model_->transformer(), pool_->size(), ctx);
   logits_.resize(c.vocab_size);
@@ -28,6 +46,12 @@ Session::~Session() = default;
 
 std::uint32_t Session::context_length() const { return cache_->capacity(); }
 std::uint64_t Session::kv_cache_bytes() const { return cache_->bytes(); }
+KvType Session::kv_type() const {
+  return cache_->type() == kernels::KvType::f16 ? KvType::f16 : KvType::f32;
+}
+std::string Session::kernels() const {
+  return model_->transformer().kernels_description(cache_->type());
+}
 unsigned Session::threads() const { return pool_->size(); }
 
 void Session::reset() {

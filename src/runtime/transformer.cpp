@@ -28,6 +28,7 @@
 #include <string>
 
 #include "common/checked.hpp"
+#include "common/half.hpp"
 #include "mobilellm/error.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/vec.hpp"
@@ -116,17 +117,34 @@ std::size_t round_up(std::size_t n, std::size_t align) { return (n + align - 1) 
 
 }  // namespace
 
-KvCache::KvCache(const ModelConfig& c, std::uint32_t capacity)
-    : capacity_(capacity), heads_(c.head_count_kv), head_dim_(c.head_dim) {
+KvCache::KvCache(const ModelConfig& c, std::uint32_t capacity, kernels::KvType type)
+    : type_(type), capacity_(capacity), heads_(c.head_count_kv), head_dim_(c.head_dim) {
   auto n = checked_mul(c.applied_block_count(), capacity);
   if (n) n = checked_mul(*n, std::uint64_t(heads_) * head_dim_);
-  if (n) n = checked_mul(*n, 2 * sizeof(float));
+  if (n) n = checked_mul(*n, 2 * element_bytes());
   if (!n || *n > (std::uint64_t(1) << 40))
     throw InvalidArgument("KV cache for a context of " + std::to_string(capacity) +
                           " tokens is too large");
-  floats_ = *n / (2 * sizeof(float));
-  k_.reset(new float[floats_]);
-  v_.reset(new float[floats_]);
+  elements_ = *n / (2 * element_bytes());
+  // operator new[] aligns for any fundamental type (float included); left uninitialized.
+  k_.reset(new std::byte[elements_ * element_bytes()]);
+  v_.reset(new std::byte[elements_ * element_bytes()]);
+}
+
+void KvCache::store(std::uint32_t layer, std::uint32_t head, std::uint32_t p, const float* key,
+                    const float* value) {
+  std::byte* k = at(k_, layer, head, p);
+  std::byte* v = at(v_, layer, head, p);
+  if (type_ == kernels::KvType::f32) {
+    std::memcpy(k, key, head_dim_ * sizeof(float));
+    std::memcpy(v, value, head_dim_ * sizeof(float));
+    return;
+  }
+  for (std::uint32_t d = 0; d < head_dim_; ++d) {
+    const std::uint16_t hk = f32_to_f16(key[d]), hv = f32_to_f16(value[d]);
+    std::memcpy(k + 2 * std::size_t(d), &hk, 2);
+    std::memcpy(v + 2 * std::size_t(d), &hv, 2);
+  }
 }
 
 Scratch::Scratch(const Transformer& t, unsigned thread_count, std::uint32_t context) : t_(t) {
@@ -243,8 +261,8 @@ Transformer::Transformer(const ModelFile& f, const char* kernel_override) : conf
   }
 }
 
-std::string Transformer::kernels_description() const {
-  const std::string attention = std::string(", ") + attention_->name + " (attention)";
+std::string Transformer::kernels_description(kernels::KvType kv) const {
+  const std::string attention = std::string(", ") + attention_->name_for(kv) + " (attention)";
   if (qgemm_g32_) {
     return std::string(qgemm_g32_->gemv_name) + " (decode), " + qgemm_g32_->name + " (prefill), " +
            quantize_->name + " per group of " + std::to_string(kernels::kGroupSize) + attention;
@@ -395,6 +413,7 @@ void Transformer::attention(ThreadPool& pool, std::uint32_t layer, std::uint32_t
                                   .q_stride = Dq,
                                   .k = cache.keys(layer, g),
                                   .v = cache.values(layer, g),
+                                  .kv_type = cache.type(),
                                   .out = s.att.data() + std::size_t(g) * group * D,
                                   .out_stride = Dq};
   };
@@ -480,9 +499,7 @@ void Transformer::forward(const std::int32_t* tokens, std::uint32_t n, std::uint
         for (std::uint32_t hd = 0; hd < H; ++hd) rope(q + hd * D, D, cs, sn);
         for (std::uint32_t g = 0; g < Hkv; ++g) {
           rope(k + g * D, D, cs, sn);
-          const std::size_t row = std::size_t(pos0 + t) * D;
-          std::memcpy(cache.keys(layer, g) + row, k + g * D, D * sizeof(float));
-          std::memcpy(cache.values(layer, g) + row, v + g * D, D * sizeof(float));
+          cache.store(layer, g, pos0 + t, k + g * D, v + g * D);
         }
       }
       attention(pool, layer, n, pos0, cache, s);

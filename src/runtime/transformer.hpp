@@ -30,26 +30,40 @@ struct Matrix {
   const std::int8_t* i8() const { return reinterpret_cast<const std::int8_t*>(data); }
 };
 
-// Keys and values of every applied layer (a layer-shared block has two), float32. Each
-// (layer, KV head) owns `capacity` consecutive rows of head_dim floats, so attention reads the
-// keys and values of one head as one contiguous stream. The memory is left uninitialized (a row
-// is written before it is read), so creating a session touches none of it.
+// Keys and values of every applied layer (a layer-shared block has two), as float32 or IEEE
+// binary16 elements (kernels::KvType). Each (layer, KV head) owns `capacity` consecutive rows of
+// head_dim elements, so attention reads the keys and values of one head as one contiguous stream.
+// The memory is left uninitialized (a row is written before it is read), so creating a session
+// touches none of it.
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, std::uint32_t capacity);  // throws on overflow / bad_alloc
-  // Rows [0, capacity) of one head: row p holds position p.
-  float* keys(std::uint32_t layer, std::uint32_t head) { return at(k_.get(), layer, head); }
-  float* values(std::uint32_t layer, std::uint32_t head) { return at(v_.get(), layer, head); }
+  // Throws on overflow / bad_alloc.
+  KvCache(const ModelConfig& config, std::uint32_t capacity, kernels::KvType type);
+  // Rows [0, capacity) of one head (row p holds position p), elements of type().
+  const void* keys(std::uint32_t layer, std::uint32_t head) const { return at(k_, layer, head, 0); }
+  const void* values(std::uint32_t layer, std::uint32_t head) const {
+    return at(v_, layer, head, 0);
+  }
+  // Writes position p of one head's keys and values from head_dim floats each. An f16 cache
+  // rounds them to nearest even (common/half.hpp), once, on every machine the same, so every
+  // attention kernel reads the same values.
+  void store(std::uint32_t layer, std::uint32_t head, std::uint32_t p, const float* key,
+             const float* value);
+  kernels::KvType type() const { return type_; }
   std::uint32_t capacity() const { return capacity_; }
-  std::uint64_t bytes() const { return 2 * floats_ * sizeof(float); }
+  std::uint64_t bytes() const { return 2 * std::uint64_t{elements_} * element_bytes(); }
 
  private:
-  float* at(float* b, std::uint32_t layer, std::uint32_t head) const {
-    return b + (std::size_t(layer) * heads_ + head) * capacity_ * head_dim_;
+  std::size_t element_bytes() const { return type_ == kernels::KvType::f16 ? 2 : sizeof(float); }
+  std::byte* at(const std::unique_ptr<std::byte[]>& b, std::uint32_t layer, std::uint32_t head,
+                std::uint32_t p) const {
+    return b.get() + ((std::size_t(layer) * heads_ + head) * capacity_ + p) * head_dim_ *
+                         element_bytes();
   }
+  kernels::KvType type_ = kernels::KvType::f32;
   std::uint32_t capacity_ = 0, heads_ = 0, head_dim_ = 0;
-  std::size_t floats_ = 0;  // in each of k_ and v_
-  std::unique_ptr<float[]> k_, v_;
+  std::size_t elements_ = 0;  // in each of k_ and v_
+  std::unique_ptr<std::byte[]> k_, v_;
 };
 
 class Transformer;
@@ -110,8 +124,9 @@ class Transformer {
   Transformer(const ModelFile& file, const char* kernels);
 
   const ModelConfig& config() const { return config_; }
-  // What computes the linear layers, e.g. "qgemv_..__avx512vnni_16c4 + qgemm_..__avx512vnni_4x64c4".
-  std::string kernels_description() const;
+  // What computes the linear layers and attention (with a KV cache of type `kv`), e.g.
+  // "qgemv_..__avx512vnni_16c4 (decode), ..., attention_f32_gqa__avx512f_48x2 (attention)".
+  std::string kernels_description(kernels::KvType kv = kernels::KvType::f32) const;
 
   // Runs `count` tokens at positions pos0, pos0+1, ... through the model, appending their keys
   // and values to `cache`. Writes the logits of every token (count × vocab floats) when

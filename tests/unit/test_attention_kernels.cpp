@@ -10,6 +10,12 @@
 // inaccessible page begins, so a read past the last position or row crashes the test; output rows
 // carry spare floats that must stay untouched. Variants this CPU cannot run are skipped with a
 // message saying so. Data come from one seed, printed; MOBILELLM_TEST_SEED=N replays it.
+//
+// Every test of a variant runs with a float32 and with a float16 KV cache (AttentionArgs::kv_type,
+// test names ending in _kvf16). The float16 cache holds the keys and values rounded by the
+// runtime's conversion (common/half.hpp); its contract is the float32 contract on the widened
+// values, so a float16 run must give the bits of the scalar reference on a float32 cache holding
+// those widened values, and the float64 oracle is computed on the same widened values.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -20,10 +26,12 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "common/half.hpp"
 #include "kernels/kernels.hpp"
 #include "mobilellm/error.hpp"
 #include "test_kernels.hpp"
@@ -39,16 +47,23 @@ struct Shape {
   std::uint32_t head_dim = 64, group = 3, tokens = 1, pos0 = 0;
   float score_scale = 1.0f;  // standard deviation of the scores (queries are scaled by it)
   std::uint64_t seed = 0;
+  KvType kv = KvType::f32;  // the cache's element type
 
   std::uint32_t rows() const { return tokens * group; }
   std::uint32_t positions() const { return pos0 + tokens; }
   std::string describe() const {
     return "D=" + std::to_string(head_dim) + " group=" + std::to_string(group) +
            " tokens=" + std::to_string(tokens) + " pos0=" + std::to_string(pos0) +
-           " score sd=" + std::to_string(score_scale) + ", case seed " + std::to_string(seed) +
+           " score sd=" + std::to_string(score_scale) +
+           (kv == KvType::f16 ? " kv=f16" : " kv=f32") + ", case seed " + std::to_string(seed) +
            " (MOBILELLM_TEST_SEED=" + std::to_string(base_seed()) + ")";
   }
 };
+
+Shape with_kv(Shape s, KvType kv) {
+  s.kv = kv;
+  return s;
+}
 
 // Floats in memory whose last one ends where an inaccessible page begins (test_kernels.hpp).
 class GuardedFloats {
@@ -64,11 +79,14 @@ constexpr std::size_t kSpare = 3;  // floats after each token's heads in q and o
 constexpr float kSentinel = -12345.5f;
 
 // One problem's data: queries and outputs of `tokens` rows of group heads (plus spare floats),
-// keys and values of every position read.
+// keys and values of every position read. With a float16 cache, k16 and v16 hold the keys' and
+// values' binary16 bits (what the kernels read) and k and v their widened values (what the
+// float64 oracle and a float32 run of the same values read).
 struct Instance {
   Shape shape;
   std::size_t stride;  // floats from one token's rows to the next
   GuardedFloats q, k, v;
+  GuardedBytes k16, v16;
   std::vector<double> want, tol;  // float64 attention and tolerances, tokens x group x D
 
   explicit Instance(const Shape& s)
@@ -76,7 +94,9 @@ struct Instance {
         stride(std::size_t{s.group} * s.head_dim + kSpare),
         q((s.tokens - 1) * stride + std::size_t{s.group} * s.head_dim),
         k(std::size_t{s.positions()} * s.head_dim),
-        v(std::size_t{s.positions()} * s.head_dim) {
+        v(std::size_t{s.positions()} * s.head_dim),
+        k16(half_bytes(s)),
+        v16(half_bytes(s)) {
     std::mt19937_64 rng(s.seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     const std::size_t qn = (s.tokens - 1) * stride + std::size_t{s.group} * s.head_dim;
@@ -85,13 +105,45 @@ struct Instance {
     // Values with an offset per column, so that outputs are not all near zero.
     for (std::size_t i = 0; i < kv; ++i) k.data()[i] = normal(rng);
     for (std::size_t i = 0; i < kv; ++i) v.data()[i] = normal(rng) + float(i % s.head_dim % 5) - 2;
+    encode();
     reference_attention();
   }
 
-  AttentionArgs args(float* out) const {
+  static std::size_t half_bytes(const Shape& s) {
+    return s.kv == KvType::f16 ? std::size_t{s.positions()} * s.head_dim * 2 : 1;
+  }
+
+  // A float16 cache: k and v rounded to binary16 (the runtime's conversion), their bits into k16
+  // and v16. Call again after changing k or v.
+  void encode() {
+    if (shape.kv != KvType::f16) return;
+    const std::size_t n = std::size_t{shape.positions()} * shape.head_dim;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint16_t hk = f32_to_f16(k.data()[i]), hv = f32_to_f16(v.data()[i]);
+      std::memcpy(k16.data() + 2 * i, &hk, 2);
+      std::memcpy(v16.data() + 2 * i, &hv, 2);
+      k.data()[i] = f16_to_f32(hk);
+      v.data()[i] = f16_to_f32(hv);
+    }
+  }
+
+  // The arguments for the instance's cache type, or (kv = f32 on a float16 instance) for a float32
+  // cache holding the same widened values.
+  AttentionArgs args(float* out) const { return args(out, shape.kv); }
+  AttentionArgs args(float* out, KvType kv) const {
     const Shape& s = shape;
-    return AttentionArgs{s.head_dim, s.group, s.pos0, 1.0f / std::sqrt(float(s.head_dim)),
-                         q.data(), stride, k.data(), v.data(), out, stride};
+    const bool half = kv == KvType::f16;
+    return AttentionArgs{s.head_dim,
+                         s.group,
+                         s.pos0,
+                         1.0f / std::sqrt(float(s.head_dim)),
+                         q.data(),
+                         stride,
+                         half ? static_cast<const void*>(k16.data()) : k.data(),
+                         half ? static_cast<const void*>(v16.data()) : v.data(),
+                         kv,
+                         out,
+                         stride};
   }
 
   // softmax(q · k / sqrt(D)) · v in float64, straight from the definition, into `want`; and
@@ -154,16 +206,17 @@ struct Instance {
 // with the sentinel. Returns the output (tokens x stride floats).
 // With `only` = {first, last}, runs rows [first, last) alone (one call), the others left as they
 // were.
+// `kv` overrides the instance's cache type (f32: a float32 cache of the same widened values).
 std::vector<float> run(const AttentionVariant& variant, const Instance& in,
                        const std::vector<std::uint32_t>& cuts,
-                       const std::uint32_t* only = nullptr) {
+                       const std::uint32_t* only = nullptr, const KvType* kv = nullptr) {
   const Shape& s = in.shape;
   std::vector<float> out((s.tokens - 1) * in.stride + std::size_t{s.group} * s.head_dim + kSpare,
                          kSentinel);
   // Exactly workspace_size bytes (rounded up to the alignment), ending at a guard page.
   const std::size_t bytes = variant.workspace_size(s.head_dim);
   GuardedBytes workspace((bytes + kPackedAlignment - 1) / kPackedAlignment * kPackedAlignment);
-  const AttentionArgs a = in.args(out.data());
+  const AttentionArgs a = in.args(out.data(), kv != nullptr ? *kv : s.kv);
   if (only != nullptr) {
     variant.run(a, only[0], only[1], workspace.data());
     return out;
@@ -355,15 +408,37 @@ TEST(AttentionReference, MatchesFloat64Attention) {
   std::printf("[ kernels  ] scalar reference: largest error %.3g of the tolerance\n", worst);
 }
 
-// The reference's two-step path gives the bits of its one-step path.
+// The reference's two-step path gives the bits of its one-step path, for both cache types.
 TEST(AttentionReference, ChunksFoldedGiveTheSameBits) {
-  for (const Shape& s : decode_shapes()) {
-    const Instance in(s);
-    const std::vector<float> want = run(reference(), in, {});
-    ASSERT_TRUE(same_as_reference(in, run_in_chunks(reference(), in, 0, s.rows(),
-                                                    chunks_for(s, s.rows())),
-                                  want));
+  for (KvType kv : {KvType::f32, KvType::f16}) {
+    for (const Shape& shape : decode_shapes()) {
+      const Shape s = with_kv(shape, kv);
+      const Instance in(s);
+      const std::vector<float> want = run(reference(), in, {});
+      ASSERT_TRUE(same_as_reference(in, run_in_chunks(reference(), in, 0, s.rows(),
+                                                      chunks_for(s, s.rows())),
+                                    want));
+    }
   }
+}
+
+// A float16 cache is read as its exact float32 values: the reference on the binary16 bits gives
+// the bits of the reference on a float32 cache holding the widened values, and both are within
+// the float32 tolerance of the float64 attention on those values. (The bits are those the
+// runtime's conversion writes: f32_to_f16, round to nearest even.)
+TEST(AttentionReference, Float16CacheIsTheWidenedFloat32Cache) {
+  double worst = 0;
+  const KvType as_f32 = KvType::f32;
+  const std::vector<Shape> shapes = edge_shapes(16);
+  for (std::size_t i = 0; i < shapes.size(); i += 2) {  // every other one: they repeat patterns
+    const Instance in(with_kv(shapes[i], KvType::f16));
+    const std::vector<float> got = run(reference(), in, {});
+    ASSERT_TRUE(same_as_reference(in, got, run(reference(), in, {}, nullptr, &as_f32)));
+    worst = std::max(worst, check_against_float64(in, got));
+    if (HasFailure()) return;
+  }
+  std::printf("[ kernels  ] scalar reference, f16 cache: largest error %.3g of the tolerance\n",
+              worst);
 }
 
 // Scores far apart: without the maximum subtracted, exp would overflow (scores of +-300) or every
@@ -384,17 +459,20 @@ TEST(AttentionReference, LargeScoresStayFinite) {
 // positions pos0 + t + 1 - 8, - 16, ... when they exist. So the output is the mean of those
 // visible matches' values, or (none) the mean of the values 0 .. pos0 + t.
 // Any position past the limit that leaks in moves the output by about 100 or more.
-void check_causal_by_hand(const AttentionVariant& variant) {
+// (With a float16 cache the values above 2048 are rounded to binary16, so the expected means are
+// taken over the values as stored.)
+void check_causal_by_hand(const AttentionVariant& variant, KvType kv) {
   const std::uint32_t D = 8, n = 12;
   for (std::uint32_t pos0 : {0u, 5u, 60u}) {
     SCOPED_TRACE("pos0 " + std::to_string(pos0));
-    Instance in(Shape{D, 1, n, pos0, 1.0f, case_seed(4000)});
+    Instance in(Shape{D, 1, n, pos0, 1.0f, case_seed(4000), kv});
     for (std::uint32_t p = 0; p < pos0 + n; ++p) {
       for (std::uint32_t d = 0; d < D; ++d) {
         in.k.data()[p * D + d] = d == p % D ? 1.0f : 0.0f;
         in.v.data()[p * D + d] = float(p * 100 + d);
       }
     }
+    in.encode();
     for (std::uint32_t t = 0; t < n; ++t) {
       for (std::uint32_t d = 0; d < D; ++d)
         in.q.data()[t * in.stride + d] = d == (pos0 + t + 1) % D ? 120.0f : 0.0f;
@@ -402,18 +480,24 @@ void check_causal_by_hand(const AttentionVariant& variant) {
     const std::vector<float> got = run(variant, in, {});
     for (std::uint32_t t = 0; t < n; ++t) {
       const std::uint32_t limit = pos0 + t;
-      // The visible matches: limit - 7, limit - 15, ... (equal scores: their mean).
-      double matches = 0, sum = 0;
-      for (std::int64_t p = std::int64_t{limit} - 7; p >= 0; p -= 8, ++matches) sum += double(p);
       for (std::uint32_t d = 0; d < D; ++d) {
-        const double want = matches > 0 ? sum / matches * 100 + d : limit / 2.0 * 100 + d;
+        // The visible matches: limit - 7, limit - 15, ... (equal scores: their mean); without
+        // any, the mean of every visible value.
+        double matches = 0, sum = 0, all = 0;
+        for (std::int64_t p = std::int64_t{limit} - 7; p >= 0; p -= 8, ++matches)
+          sum += in.v.data()[p * D + d];
+        for (std::uint32_t p = 0; p <= limit; ++p) all += in.v.data()[p * D + d];
+        const double want = matches > 0 ? sum / matches : all / (limit + 1);
         EXPECT_NEAR(got[t * in.stride + d], want, 1e-4 * want + 1e-4) << "token " << t;
       }
     }
   }
 }
 
-TEST(AttentionReference, AttendsExactlyToPositionsUpToItsOwn) { check_causal_by_hand(reference()); }
+TEST(AttentionReference, AttendsExactlyToPositionsUpToItsOwn) {
+  check_causal_by_hand(reference(), KvType::f32);
+  check_causal_by_hand(reference(), KvType::f16);
+}
 
 // ------------------------------------------------------------------------ the registry
 
@@ -431,6 +515,11 @@ TEST(AttentionRegistry, ListsEveryVariantAndWhichRunHere) {
     EXPECT_TRUE(std::string(v.name).starts_with("attention_f32_gqa__" + std::string(v.isa) + "_" +
                                                 std::to_string(v.tile_rows) + "x"))
         << v.name;
+    // The float16-cache name: the same with "kvf16" in the operation part.
+    const std::string rest = std::string(v.name).substr(std::strlen("attention_f32_gqa__"));
+    EXPECT_EQ(std::string(v.kvf16_name), "attention_f32_gqa_kvf16__" + rest) << v.kvf16_name;
+    EXPECT_EQ(v.name_for(KvType::f32), v.name);
+    EXPECT_EQ(v.name_for(KvType::f16), v.kvf16_name);
     EXPECT_GE(v.tile_rows, 1u);
     EXPECT_TRUE(v.workspace_size && v.run && v.chunk_partials && v.fold_partials) << v.name;
     EXPECT_GE(v.workspace_size(64), 64 * sizeof(float)) << v.name;
@@ -441,7 +530,7 @@ CpuFeatures no_features() { return CpuFeatures{}; }
 
 CpuFeatures all_features() {
   CpuFeatures f;
-  f.avx2 = f.fma = f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = true;
+  f.avx2 = f.fma = f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = f.f16c = true;
   f.neon = f.dotprod = f.i8mm = true;
   f.model = "every feature";
   return f;
@@ -493,6 +582,23 @@ TEST(AttentionSelection, FollowsTheKernelIsaNames) {
   }
 }
 
+// The AVX2 attention unit widens float16 caches with F16C: a CPU with AVX2 and FMA but without
+// F16C (a VM may hide it) gets the scalar reference for attention, while the GEMM stays AVX2.
+TEST(AttentionSelection, Avx2AttentionNeedsF16c) {
+  bool have_avx2 = false;
+  for (const AttentionVariant& v : attention_variants()) have_avx2 |= std::string(v.isa) == "avx2";
+  if (!have_avx2) GTEST_SKIP() << "no AVX2 attention variant in this build";
+  CpuFeatures cpu;
+  cpu.avx2 = cpu.fma = true;
+  cpu.model = "AVX2 without F16C";
+  EXPECT_STREQ(resolve_attention("auto", cpu).isa, "scalar");
+  EXPECT_STREQ(resolve_attention("avx2", cpu).isa, "scalar");
+  EXPECT_STREQ(resolve_qgemm("avx2", cpu).isa, "avx2");
+  cpu.f16c = true;
+  EXPECT_STREQ(resolve_attention("auto", cpu).isa, "avx2");
+  EXPECT_STREQ(resolve_attention("avx2", cpu).isa, "avx2");
+}
+
 // select_attention() without an argument follows MOBILELLM_KERNELS like select_qgemm().
 TEST(AttentionSelection, DefaultFollowsTheEnvironment) {
   const char* env = std::getenv("MOBILELLM_KERNELS");
@@ -508,16 +614,21 @@ TEST(AttentionSelection, DefaultFollowsTheEnvironment) {
 
 // ------------------------------------------------------------------------ every variant
 
-class AttentionKernel : public ::testing::TestWithParam<std::size_t> {
+// Parameters: the variant's index in attention_variants(), the KV cache's element type.
+class AttentionKernel : public ::testing::TestWithParam<std::tuple<std::size_t, KvType>> {
  protected:
-  const AttentionVariant& variant() const { return attention_variants()[GetParam()]; }
+  const AttentionVariant& variant() const { return attention_variants()[std::get<0>(GetParam())]; }
+  KvType kv() const { return std::get<1>(GetParam()); }
+  const char* name() const { return variant().name_for(kv()); }
   void SetUp() override {
     if (!variant().supported(cpu_features()))
-      GTEST_SKIP() << variant().name << " is not supported by " << cpu_name();
+      GTEST_SKIP() << name() << " is not supported by " << cpu_name();
   }
 
-  // The variant against the reference's bits for every split, and against float64.
-  void check(const Shape& s, double& worst) {
+  // The variant against the reference's bits (with the same cache) for every split, and against
+  // float64.
+  void check(const Shape& shape, double& worst) {
+    const Shape s = with_kv(shape, kv());
     const Instance in(s);
     const std::vector<float> want = run(reference(), in, {});
     bool first = true;
@@ -541,16 +652,19 @@ TEST_P(AttentionKernel, EdgeShapesMatchTheReferenceBitForBit) {
     check(s, worst);
     if (HasFatalFailure() || HasFailure()) return;
   }
-  std::printf("[ kernels  ] %s: largest error %.3g of the tolerance\n", variant().name, worst);
+  std::printf("[ kernels  ] %s: largest error %.3g of the tolerance\n", name(), worst);
 }
 
-TEST_P(AttentionKernel, AttendsExactlyToPositionsUpToItsOwn) { check_causal_by_hand(variant()); }
+TEST_P(AttentionKernel, AttendsExactlyToPositionsUpToItsOwn) {
+  check_causal_by_hand(variant(), kv());
+}
 
 // The two-step path (decoding) against the reference's one-step bits: all rows, and a part of the
 // rows alone (which must write exactly its rows).
 TEST_P(AttentionKernel, ChunksFoldedMatchTheReferenceBitForBit) {
   double worst = 0;
-  for (const Shape& s : decode_shapes()) {
+  for (const Shape& shape : decode_shapes()) {
+    const Shape s = with_kv(shape, kv());
     const Instance in(s);
     const std::vector<float> want = run(reference(), in, {});
     const std::vector<float> got =
@@ -563,8 +677,7 @@ TEST_P(AttentionKernel, ChunksFoldedMatchTheReferenceBitForBit) {
           in, run_in_chunks(variant(), in, first, last, chunks_for(s, last)), want, first, last));
     }
   }
-  std::printf("[ kernels  ] %s in chunks: largest error %.3g of the tolerance\n", variant().name,
-              worst);
+  std::printf("[ kernels  ] %s in chunks: largest error %.3g of the tolerance\n", name(), worst);
 }
 
 TEST_P(AttentionKernel, LargeScoresMatchTheReferenceBitForBit) {
@@ -577,14 +690,18 @@ TEST_P(AttentionKernel, LargeScoresMatchTheReferenceBitForBit) {
   }
 }
 
-std::string variant_param_name(const ::testing::TestParamInfo<std::size_t>& info) {
-  return attention_variants()[info.param].isa;
+std::string variant_param_name(
+    const ::testing::TestParamInfo<std::tuple<std::size_t, KvType>>& info) {
+  return std::string(attention_variants()[std::get<0>(info.param)].isa) +
+         (std::get<1>(info.param) == KvType::f16 ? "_kvf16" : "");
 }
 
-// Every variant but the reference itself (index 0).
-INSTANTIATE_TEST_SUITE_P(Kernels, AttentionKernel,
-                         ::testing::Range<std::size_t>(1, attention_variants().size()),
-                         variant_param_name);
+// Every variant but the reference itself (index 0), with each cache type.
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, AttentionKernel,
+    ::testing::Combine(::testing::Range<std::size_t>(1, attention_variants().size()),
+                       ::testing::Values(KvType::f32, KvType::f16)),
+    variant_param_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(AttentionKernel);
 
 }  // namespace

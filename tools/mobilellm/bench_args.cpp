@@ -42,6 +42,12 @@ tests:
   --kernels NAME[,NAME]    W8A8 kernels (scalar, avx2, avx512vnni, neon, neondot, neoni8mm;
                            default: the best this CPU supports); float models' weights
                            ignore it (their attention kernel follows MOBILELLM_KERNELS)
+  -ctk, --cache-type-k T[,T]
+                           KV cache element type: f32 (default) or f16 (half the memory;
+                           attention still computes in float32); rows' type_k and type_v
+  -ctv, --cache-type-v T[,T]
+                           the values' type: keys and values share one type here, so -ctv
+                           must equal -ctk (either one alone sets both)
 
 output:
   -o, --output FORMAT      md (default), json (one array), jsonl (one object per line), csv
@@ -149,6 +155,7 @@ Options parse_options(const Args& args) {
   Options o;
   std::vector<std::uint32_t> n_prompt, n_gen, n_depth, threads;
   std::vector<std::string> shapes, types, kernels;
+  std::vector<KvType> cache_k, cache_v;
   bool ls = false;
   ArgCursor c(args);
   while (!c.done()) {
@@ -192,6 +199,10 @@ Options parse_options(const Args& args) {
       o.warmup = false;
     } else if (auto v = c.option({"--kernels"})) {
       for (auto& k : split("--kernels", *v)) kernels.push_back(std::move(k));
+    } else if (auto v = c.option({"-ctk", "--cache-type-k"})) {
+      for (const auto& t : split("-ctk", *v)) cache_k.push_back(parse_cache_type("-ctk", t));
+    } else if (auto v = c.option({"-ctv", "--cache-type-v"})) {
+      for (const auto& t : split("-ctv", *v)) cache_v.push_back(parse_cache_type("-ctv", t));
     } else if (auto v = c.option({"-o", "--output"})) {
       if (*v == "md")
         o.output = OutputFormat::md;
@@ -237,6 +248,20 @@ Options parse_options(const Args& args) {
   if (!n_depth.empty()) o.n_depth = n_depth;
   if (!threads.empty()) o.threads.assign(threads.begin(), threads.end());
   if (!kernels.empty()) o.kernels = kernels;
+  if (!cache_k.empty() && !cache_v.empty() && cache_k != cache_v) {
+    auto names = [](const std::vector<KvType>& types) {
+      std::string s;
+      for (KvType t : types) s += std::string(s.empty() ? "" : ",") + kv_type_name(t);
+      return s;
+    };
+    throw UsageError{"-ctk " + names(cache_k) + " and -ctv " + names(cache_v) +
+                     " differ: the KV cache has one element type for keys and values, so -ctv "
+                     "must equal -ctk (or give only one of them)"};
+  }
+  if (!cache_k.empty())
+    o.cache_types = cache_k;
+  else if (!cache_v.empty())
+    o.cache_types = cache_v;
 
   if (shapes.empty() && (ls || !types.empty()))
     throw UsageError{std::string(ls ? "--ls" : "--type") +

@@ -51,6 +51,7 @@ struct Options {
   std::uint32_t repetitions = 5;                            // -r
   bool warmup = true;
   std::vector<std::string> kernels{""};  // --kernels; "" = the default choice
+  std::vector<KvType> cache_types{KvType::f32};  // -ctk / -ctv (always equal)
   OutputFormat output = OutputFormat::md;
 
   bool energy = true;            // --no-energy: skip meters and idle windows

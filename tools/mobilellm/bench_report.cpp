@@ -252,7 +252,9 @@ void Reporter::row(const Json& r) {
           r["test"].get<std::string>(), format_rate(r["avg_ts"], r["stddev_ts"]), ms(r["ttft_ms"]),
           latency, percent(r["cpu_utilization"]),
           format_bytes(r["peak_rss_bytes"].get<std::uint64_t>()),
-          format_bytes(r["kv_cache_bytes"].get<std::uint64_t>()), energy_cell(r));
+          format_bytes(r["kv_cache_bytes"].get<std::uint64_t>()) + " " +
+              r["type_k"].get<std::string>(),
+          energy_cell(r));
       if (estimate_column_)
         s += fmt::format(" {} |", num(at_path(r, "energy_estimate.j_per_token"), "{:.4g}"));
       write(s + "\n");

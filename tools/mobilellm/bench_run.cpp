@@ -56,6 +56,8 @@ struct Measured {
   std::string peak_rss_scope;
   std::uint64_t kv_bytes = 0;
   unsigned threads = 0;
+  KvType kv_type = KvType::f32;
+  std::string kernels;  // the session's (its attention kernel depends on the cache type)
   std::string test_time;
   std::uint64_t cpu_ns = 0;  // process CPU time over the timed spans of all repetitions
   Json energy;
@@ -64,7 +66,7 @@ struct Measured {
 // One test: warm-up, then `repetitions` times: reset, prefill the depth (untimed), prefill the
 // prompt (timed), decode n_gen tokens one at a time (timed, each step on its own too).
 Measured run_test(const std::shared_ptr<const Model>& model, const TestSpec& t, unsigned threads,
-                  const Options& o, TestEnergy& energy) {
+                  KvType kv_type, const Options& o, TestEnergy& energy) {
   Measured m;
   energy.start_test();
   m.test_time = iso8601_now();
@@ -73,9 +75,11 @@ Measured run_test(const std::shared_ptr<const Model>& model, const TestSpec& t, 
   release_free_memory();  // what earlier tests freed is not this test's memory
   m.peak_rss_scope = rss.reset(why) ? "test" : "process (" + why + ")";
 
-  Session session(model, SessionOptions{std::uint32_t(t.context()), threads});
+  Session session(model, SessionOptions{std::uint32_t(t.context()), threads, kv_type});
   m.threads = session.threads();
   m.kv_bytes = session.kv_cache_bytes();
+  m.kv_type = session.kv_type();
+  m.kernels = session.kernels();
 
   // Fixed random ids from --seed: the same test sees the same tokens in every run.
   std::mt19937_64 rng(o.seed ^ (std::uint64_t(t.n_depth) << 42) ^
@@ -141,15 +145,15 @@ Json make_row(const Json& identity, const ModelJob& job, const Model& model, con
               const Options& o, const Measured& m) {
   Json row = identity;
   for (const auto& [k, v] : job.fields.items()) row[k] = v;
-  row["kernels"] = model.kernels();
+  row["kernels"] = m.kernels;
   row["kernels_isa"] =
       model.file().weight_type().starts_with("W8A8")  // W8A8, W8A8G32
           ? kernels::select_qgemm(job.kernels.empty() ? nullptr : job.kernels.c_str()).isa
           : "none (float weights)";
   row["n_batch"] = o.n_batch;
   row["n_threads"] = m.threads;
-  row["type_k"] = "f32";  // the KV cache is float32
-  row["type_v"] = "f32";
+  row["type_k"] = kv_type_name(m.kv_type);  // one element type for keys and values
+  row["type_v"] = kv_type_name(m.kv_type);
   row["n_prompt"] = t.n_prompt;
   row["n_gen"] = t.n_gen;
   row["n_depth"] = t.n_depth;
@@ -205,13 +209,15 @@ void run_in_child(const ModelJob& job, const Options& o, const std::vector<TestS
                job.label, double(model->file().huge_page_bytes()) / (1 << 20),
                double(ns_between(settle0, Clock::now())) / 1e6);
   TestEnergy energy(o);
-  for (unsigned threads : o.threads) {
-    for (const TestSpec& t : tests) {
-      fmt::print(stderr, "bench: {} | threads {} | {} | {}{} repetitions\n", job.label,
-                 threads == 0 ? std::string("all") : std::to_string(threads), t.name(),
-                 o.warmup ? "warm-up + " : "", o.repetitions);
-      const Measured m = run_test(model, t, threads, o, energy);
-      emit(make_row(identity, job, *model, t, o, m));
+  for (KvType kv : o.cache_types) {
+    for (unsigned threads : o.threads) {
+      for (const TestSpec& t : tests) {
+        fmt::print(stderr, "bench: {} | threads {} | KV cache {} | {} | {}{} repetitions\n",
+                   job.label, threads == 0 ? std::string("all") : std::to_string(threads),
+                   kv_type_name(kv), t.name(), o.warmup ? "warm-up + " : "", o.repetitions);
+        const Measured m = run_test(model, t, threads, kv, o, energy);
+        emit(make_row(identity, job, *model, t, o, m));
+      }
     }
   }
 }

@@ -21,9 +21,10 @@ struct ModelJob {
   Json fields;          // the row fields that describe the file (model_filename, model_type, ...)
 };
 
-// Forks a child that loads the model (timed), then runs every test at every thread count of
-// `options` on it, in that order, and reports each finished row (the `identity` fields, the
-// job's fields, then the test's) to `on_row` as it arrives. A child per model gives each model a
+// Forks a child that loads the model (timed), then runs every test at every thread count and KV
+// cache type of `options` on it (cache types outermost, then thread counts, then tests), and
+// reports each finished row (the `identity` fields, the job's fields, then the test's) to `on_row`
+// as it arrives. A child per model gives each model a
 // fresh address space: its load time and peak RSS do not depend on the models before it.
 // Errors in the child are rethrown here as mobilellm::Error with their code and message.
 void run_model(const ModelJob& job, const Options& options, const std::vector<TestSpec>& tests,

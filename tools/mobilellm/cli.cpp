@@ -62,6 +62,12 @@ double parse_double(const std::string& flag, const std::string& value) {
   return v;
 }
 
+KvType parse_cache_type(const std::string& flag, const std::string& value) {
+  for (KvType t : {KvType::f32, KvType::f16})
+    if (value == kv_type_name(t)) return t;
+  throw UsageError{flag + " expects a KV cache type (f32 or f16), got '" + value + "'"};
+}
+
 bool stderr_is_terminal() { return ::isatty(2) == 1; }
 
 }  // namespace mobilellm::cli

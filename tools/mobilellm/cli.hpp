@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mobilellm/session.hpp"
+
 namespace mobilellm::cli {
 
 // A subcommand receives its own arguments (argv after the subcommand name) and returns the
@@ -46,6 +48,8 @@ class ArgCursor {
 std::int64_t parse_int(const std::string& flag, const std::string& value, std::int64_t min,
                        std::int64_t max);
 double parse_double(const std::string& flag, const std::string& value);
+// A KV cache type name: "f32" or "f16" (UsageError naming the flag and the value otherwise).
+KvType parse_cache_type(const std::string& flag, const std::string& value);
 
 bool stderr_is_terminal();
 

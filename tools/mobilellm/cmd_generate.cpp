@@ -28,6 +28,8 @@ options:
   -f, --file PATH          read the prompt from a file instead
   -n, --n-predict N        maximum tokens to generate (default 128)
   -c, --ctx-size N         context length (default: the model's)
+  --cache-type TYPE        KV cache element type: f32 (default) or f16 (half the memory; keys
+                           and values rounded to float16, attention computed in float32)
   --temp T                 temperature (default 0.8); 0 = greedy
   --top-k K                keep the K most likely tokens (default 40; 0 = off)
   --top-p P                nucleus sampling threshold (default 0.95; 1 = off)
@@ -54,6 +56,7 @@ int run_generate(const Args& args) {
   std::int64_t threads = 0;
   LoadOptions load;
   std::int64_t ctx = 0;
+  KvType cache_type = KvType::f32;
   std::optional<std::uint64_t> seed;
   GenerationConfig gc;
   ArgCursor c(args);
@@ -77,6 +80,8 @@ int run_generate(const Args& args) {
       threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
       ctx = parse_int("-c", *v, 0, INT32_MAX);
+    } else if (auto v = c.option({"--cache-type"})) {
+      cache_type = parse_cache_type("--cache-type", *v);
     } else if (auto v = c.option({"--temp", "--temperature"})) {
       gc.sampling.temperature = float(parse_double("--temp", *v));
     } else if (auto v = c.option({"--top-k"})) {
@@ -113,7 +118,7 @@ int run_generate(const Args& args) {
   if (model_path.empty()) model_path = default_model_path();
 
   auto model = Model::load(model_path, load);
-  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
+  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads), cache_type});
   GenerationResult r = session.generate(prompt, gc, [](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);

@@ -25,6 +25,8 @@ options:
   --batch N            tokens per forward call; 1 = token by token through the KV cache,
                        0 (default) = the whole sequence in one call
   -c, --ctx-size N     context length of the session (default: the model's)
+  --cache-type TYPE    KV cache element type: f32 (default) or f16 (half the memory; keys and
+                       values rounded to float16, attention computed in float32)
   -o, --output PATH    output .npy file (written atomically)
   -t, --threads N      compute threads (default 0 = all cores)
   --kernels NAME       W8A8 kernels to use (scalar, avx2, avx512vnni, neon, neondot, neoni8mm;
@@ -50,6 +52,7 @@ int run_logits(const Args& args) {
   std::vector<std::int32_t> tokens;
   std::int64_t batch = 0, ctx = 0, threads = 0;
   LoadOptions load;
+  KvType cache_type = KvType::f32;
   ArgCursor c(args);
   while (!c.done()) {
     if (c.flag({"-h", "--help"})) {
@@ -67,6 +70,8 @@ int run_logits(const Args& args) {
       threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
       ctx = parse_int("--ctx-size", *v, 0, INT32_MAX);
+    } else if (auto v = c.option({"--cache-type"})) {
+      cache_type = parse_cache_type("--cache-type", *v);
     } else if (auto v = c.option({"-o", "--output"})) {
       out_path = *v;
     } else {
@@ -78,7 +83,7 @@ int run_logits(const Args& args) {
   if (out_path.empty()) throw UsageError{"missing -o OUT.npy"};
 
   auto model = Model::load(model_path, load);
-  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
+  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads), cache_type});
   const std::size_t V = model->config().vocab_size;
   const std::size_t step = batch == 0 ? tokens.size() : std::size_t(batch);
   std::vector<float> all(tokens.size() * V), part;

@@ -27,6 +27,8 @@ options:
   -m, --model PATH     model file (default: the bundled model, as for `generate`)
   -f, --file PATH      text file (UTF-8)
   -c, --ctx-size N     window length including BOS (default: the model's context length)
+  --cache-type TYPE    KV cache element type: f32 (default) or f16 (half the memory; keys and
+                       values rounded to float16, attention computed in float32)
   -b, --batch N        tokens per forward call (default 64)
   -t, --threads N      compute threads (default 0 = all cores)
   --kernels NAME       W8A8 kernels to use (scalar, avx2, avx512vnni, neon, neondot, neoni8mm;
@@ -40,6 +42,7 @@ int run_perplexity(const Args& args) {
   std::int64_t threads = 0;
   LoadOptions load;
   std::int64_t ctx = 0, batch = 64;
+  KvType cache_type = KvType::f32;
   ArgCursor c(args);
   while (!c.done()) {
     if (c.flag({"-h", "--help"})) {
@@ -55,6 +58,8 @@ int run_perplexity(const Args& args) {
       threads = parse_int("--threads", *v, 0, 1024);
     } else if (auto v = c.option({"-c", "--ctx-size"})) {
       ctx = parse_int("-c", *v, 2, INT32_MAX);
+    } else if (auto v = c.option({"--cache-type"})) {
+      cache_type = parse_cache_type("--cache-type", *v);
     } else if (auto v = c.option({"-b", "--batch"})) {
       batch = parse_int("-b", *v, 1, 1 << 16);
     } else {
@@ -70,7 +75,7 @@ int run_perplexity(const Args& args) {
   const std::vector<std::int32_t> ids = tok.encode(read_text_file(text_path, 1ull << 30), false);
   if (ids.empty()) throw InvalidArgument(text_path + ": the text has no tokens");
 
-  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads)});
+  Session session(model, SessionOptions{std::uint32_t(ctx), unsigned(threads), cache_type});
   const std::size_t window = session.context_length() - 1;
   const std::size_t V = model->config().vocab_size;
   double nll = 0.0;

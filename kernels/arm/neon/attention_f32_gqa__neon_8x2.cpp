@@ -1,7 +1,8 @@
 // NEON float32 attention (Armv8.0 Advanced SIMD): tiles of 8 query rows (2 vectors of 4), scores
 // 2 key positions at a time (x 4 chains: 16 accumulators), values 8 columns at a time (16
-// accumulators), of the 32 registers (with 24 of them, GCC 12 spilled inside the loops). The
-// algorithm is kernels/attention_f32_tiled.hpp; this unit supplies its vector operations.
+// accumulators), of the 32 registers (with 24 of them, GCC 12 spilled inside the loops). A float16
+// KV cache is widened with fcvtl (Armv8.0). The algorithm is kernels/attention_f32_tiled.hpp; this
+// unit supplies its vector operations.
 #include <arm_neon.h>
 
 #include <cstddef>
@@ -21,6 +22,9 @@ struct Ops {
   static V load(const float* p) { return vld1q_f32(p); }
   static void store(float* p, V v) { vst1q_f32(p, v); }
   static V bcast(const float* p) { return vld1q_dup_f32(p); }
+  static V load_f16(const std::uint16_t* p) {  // fcvtl
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+  }
   static V fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
   static V mul(V a, V b) { return vmulq_f32(a, b); }
   static V add(V a, V b) { return vaddq_f32(a, b); }
@@ -67,6 +71,7 @@ std::size_t workspace_size(std::uint32_t head_dim) {
 
 extern constinit const AttentionVariant attention_f32_gqa_8x2 = {
     .name = "attention_f32_gqa__neon_8x2",
+    .kvf16_name = "attention_f32_gqa_kvf16__neon_8x2",
     .isa = "neon",
     .supported = isa_neon_supported,
     .tile_rows = Kernel::kTileRows,

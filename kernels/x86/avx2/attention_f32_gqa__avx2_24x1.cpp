@@ -1,7 +1,8 @@
 // AVX2 float32 attention: tiles of 24 query rows (3 vectors of 8), scores 1 key position at a time
 // (x 4 chains: 12 accumulators), values 4 columns at a time (12 accumulators), within the 16
-// registers. The algorithm
-// is kernels/attention_f32_tiled.hpp; this unit supplies its vector operations.
+// registers. A float16 KV cache is widened with F16C's vcvtph2ps (this unit alone is built with
+// -mf16c, and runs only on CPUs that have it: isa_avx2_f16c_supported). The algorithm is
+// kernels/attention_f32_tiled.hpp; this unit supplies its vector operations.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -21,6 +22,9 @@ struct Ops {
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V load_f16(const std::uint16_t* p) {  // vcvtph2ps (F16C)
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
@@ -75,8 +79,9 @@ std::size_t workspace_size(std::uint32_t head_dim) {
 
 extern constinit const AttentionVariant attention_f32_gqa_24x1 = {
     .name = "attention_f32_gqa__avx2_24x1",
+    .kvf16_name = "attention_f32_gqa_kvf16__avx2_24x1",
     .isa = "avx2",
-    .supported = isa_avx2_supported,
+    .supported = isa_avx2_f16c_supported,
     .tile_rows = Kernel::kTileRows,
     .workspace_size = workspace_size,
     .run = Kernel::run,

@@ -1,6 +1,7 @@
 // AVX-512 F float32 attention: tiles of 48 query rows (3 vectors of 16), scores 2 key positions
-// at a time (x 4 chains: 24 accumulators), values 8 columns at a time (24 accumulators). The
-// algorithm is kernels/attention_f32_tiled.hpp; this unit supplies its vector operations.
+// at a time (x 4 chains: 24 accumulators), values 8 columns at a time (24 accumulators). A float16
+// KV cache is widened with vcvtph2ps. The algorithm is kernels/attention_f32_tiled.hpp; this unit
+// supplies its vector operations.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -26,6 +27,9 @@ struct Ops {
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static V load_f16(const std::uint16_t* p) {  // vcvtph2ps (AVX-512 F)
+    return _mm512_maskz_cvtph_ps(kAll16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -89,6 +93,7 @@ std::size_t workspace_size(std::uint32_t head_dim) {
 
 extern constinit const AttentionVariant attention_f32_gqa_48x2 = {
     .name = "attention_f32_gqa__avx512f_48x2",
+    .kvf16_name = "attention_f32_gqa_kvf16__avx512f_48x2",
     .isa = "avx512f",
     .supported = isa_avx512f_supported,
     .tile_rows = Kernel::kTileRows,
