@@ -37,6 +37,12 @@ typedef enum mobilellm_finish_reason {
   MOBILELLM_FINISH_CANCELLED = 4
 } mobilellm_finish_reason;
 
+/* Element type of a session's KV cache. */
+typedef enum mobilellm_kv_type {
+  MOBILELLM_KV_F32 = 0, /* float32 keys and values (the default) */
+  MOBILELLM_KV_F16 = 1  /* float16: half the memory; attention still computes in float32 */
+} mobilellm_kv_type;
+
 typedef struct mobilellm_model mobilellm_model;
 typedef struct mobilellm_session mobilellm_session;
 
@@ -82,9 +88,25 @@ void mobilellm_model_free(mobilellm_model* model); /* NULL is fine */
 uint32_t mobilellm_model_vocab_size(const mobilellm_model* model);
 uint32_t mobilellm_model_context_length(const mobilellm_model* model);
 
-/* context_length 0 = the model's. */
+typedef struct mobilellm_session_options {
+  uint32_t struct_size;      /* sizeof(mobilellm_session_options), set by ..._default() */
+  uint32_t context_length;   /* tokens the KV cache holds; 0 = the model's (default) */
+  uint32_t threads;          /* compute threads, counting the caller; 0 = all cores; at most
+                                1024; default 1 */
+  mobilellm_kv_type kv_type; /* default MOBILELLM_KV_F32 */
+} mobilellm_session_options;
+
+void mobilellm_session_options_default(mobilellm_session_options* options);
+
+/* context_length 0 = the model's; one thread, float32 KV cache. */
 mobilellm_status mobilellm_session_new(const mobilellm_model* model, uint32_t context_length,
                                        mobilellm_session** out_session);
+/* A session with every option (see mobilellm_session_options_default). */
+mobilellm_status mobilellm_session_new_with_options(const mobilellm_model* model,
+                                                    const mobilellm_session_options* options,
+                                                    mobilellm_session** out_session);
+/* The KV cache's size in bytes (0 for NULL). */
+uint64_t mobilellm_session_kv_cache_bytes(const mobilellm_session* session);
 void mobilellm_session_free(mobilellm_session* session); /* NULL is fine */
 mobilellm_status mobilellm_session_reset(mobilellm_session* session);
 

@@ -27,9 +27,12 @@ enum class KvType {
 };
 const char* kv_type_name(KvType t) noexcept;  // "f32", "f16"
 
+// The most compute threads a session takes (a larger SessionOptions::threads is an error).
+inline constexpr unsigned kMaxSessionThreads = 1024;
+
 struct SessionOptions {
   std::uint32_t context_length = 0;  // tokens the KV cache holds; 0 = the model's context length
-  unsigned threads = 1;              // compute threads, counting the caller; 0 = all cores
+  unsigned threads = 1;  // compute threads, counting the caller; 0 = all cores; ≤ kMaxSessionThreads
   KvType kv_type = KvType::f32;      // element type of the KV cache
 };
 

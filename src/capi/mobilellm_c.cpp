@@ -106,18 +106,58 @@ uint32_t mobilellm_model_context_length(const mobilellm_model* model) {
   return model ? model->model->config().context_length : 0;
 }
 
-mobilellm_status mobilellm_session_new(const mobilellm_model* model, uint32_t context_length,
-                                       mobilellm_session** out_session) {
-  if (!model) return null_argument("model");
+void mobilellm_session_options_default(mobilellm_session_options* options) {
+  if (!options) return;
+  const mobilellm::SessionOptions d;
+  *options = mobilellm_session_options{};
+  options->struct_size = sizeof(mobilellm_session_options);
+  options->context_length = d.context_length;
+  options->threads = d.threads;
+  options->kv_type = d.kv_type == mobilellm::KvType::f16 ? MOBILELLM_KV_F16 : MOBILELLM_KV_F32;
+}
+
+mobilellm_status mobilellm_session_new_with_options(const mobilellm_model* model,
+                                                    const mobilellm_session_options* options,
+                                                    mobilellm_session** out_session) {
   if (!out_session) return null_argument("out_session");
   *out_session = nullptr;
+  if (!model) return null_argument("model");
+  if (!options) return null_argument("options");
+  if (options->struct_size != sizeof(mobilellm_session_options))
+    return fail(MOBILELLM_ERROR_INVALID_ARGUMENT,
+                "options->struct_size does not match this library: call "
+                "mobilellm_session_options_default() first");
+  // Read the enum as its integer: a caller may pass any value, and loading an out-of-range
+  // value as the enum type would be undefined in C++.
+  static_assert(sizeof(mobilellm_kv_type) == sizeof(int));
+  int kv = 0;
+  std::memcpy(&kv, &options->kv_type, sizeof kv);
+  if (kv != MOBILELLM_KV_F32 && kv != MOBILELLM_KV_F16)
+    return fail(MOBILELLM_ERROR_INVALID_ARGUMENT,
+                ("options->kv_type " + std::to_string(kv) +
+                 " is not MOBILELLM_KV_F32 (0) or MOBILELLM_KV_F16 (1)").c_str());
   return guarded([&] {
+    mobilellm::SessionOptions o;
+    o.context_length = options->context_length;
+    o.threads = options->threads;
+    o.kv_type = kv == MOBILELLM_KV_F16 ? mobilellm::KvType::f16 : mobilellm::KvType::f32;
     auto s = std::make_unique<mobilellm_session>();
-    s->session = std::make_unique<mobilellm::Session>(model->model,
-                                                      mobilellm::SessionOptions{context_length});
+    s->session = std::make_unique<mobilellm::Session>(model->model, o);
     *out_session = s.release();
     return MOBILELLM_OK;
   });
+}
+
+mobilellm_status mobilellm_session_new(const mobilellm_model* model, uint32_t context_length,
+                                       mobilellm_session** out_session) {
+  mobilellm_session_options options;
+  mobilellm_session_options_default(&options);
+  options.context_length = context_length;
+  return mobilellm_session_new_with_options(model, &options, out_session);
+}
+
+uint64_t mobilellm_session_kv_cache_bytes(const mobilellm_session* session) {
+  return session ? session->session->kv_cache_bytes() : 0;
 }
 
 void mobilellm_session_free(mobilellm_session* session) { delete session; }

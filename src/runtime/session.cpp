@@ -36,6 +36,9 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     throw InvalidArgument("Session: context length " + std::to_string(ctx) +
                           " exceeds the model's trained context of " +
                           std::to_string(c.context_length));
+  if (options.threads > kMaxSessionThreads)
+    throw InvalidArgument("Session: " + std::to_string(options.threads) +
+                          " threads requested, more than " + std::to_string(kMaxSessionThreads));
   cache_ = std::make_unique<KvCache>(c, ctx, kernel_kv_type(options.kv_type));
   pool_ = std::make_unique<ThreadPool>(options.threads);
   scratch_ = std::make_unique<Scratch>(model_->transformer(), pool_->size(), ctx);

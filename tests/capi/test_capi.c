@@ -127,6 +127,52 @@ int main(int argc, char** argv) {
   CHECK(mobilellm_generate(session, "x", &p, NULL, NULL, NULL, NULL) ==
         MOBILELLM_ERROR_INVALID_ARGUMENT);
 
+  /* Session options: defaults, a float16 KV cache on two threads, and bad options refused. */
+  mobilellm_session_options so;
+  mobilellm_session_options_default(&so);
+  CHECK(so.struct_size == sizeof(mobilellm_session_options));
+  CHECK(so.context_length == 0 && so.threads == 1 && so.kv_type == MOBILELLM_KV_F32);
+  so.context_length = 256;
+  so.threads = 2;
+  so.kv_type = MOBILELLM_KV_F16;
+  mobilellm_session* half = NULL;
+  CHECK(mobilellm_session_new_with_options(model, &so, &half) == MOBILELLM_OK);
+  if (!half) return 1;
+  CHECK(mobilellm_session_kv_cache_bytes(session) > 0);
+  CHECK(2 * mobilellm_session_kv_cache_bytes(half) == mobilellm_session_kv_cache_bytes(session));
+  mobilellm_generation_params_default(&p);
+  p.temperature = 0.0f;
+  p.max_new_tokens = 24;
+  struct collected out4 = {{0}, 0, 0, 0};
+  CHECK(mobilellm_generate(half, "", &p, collect, &out4, &finish, &stats) == MOBILELLM_OK);
+  printf("generated with a float16 KV cache, 2 threads: %s\n", out4.text);
+  CHECK(strncmp(out4.text, "Once upon a time, there was a little girl named Lily.", 53) == 0);
+  CHECK(stats.kv_cache_bytes == mobilellm_session_kv_cache_bytes(half));
+  mobilellm_session_free(half);
+
+  mobilellm_session* refused = NULL;
+  CHECK(mobilellm_session_new_with_options(model, NULL, &refused) ==
+        MOBILELLM_ERROR_INVALID_ARGUMENT);
+  so.kv_type = (mobilellm_kv_type)7;
+  CHECK(mobilellm_session_new_with_options(model, &so, &refused) ==
+        MOBILELLM_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(mobilellm_last_error(), "kv_type 7") != NULL);
+  so.kv_type = MOBILELLM_KV_F16;
+  so.threads = 100000;
+  CHECK(mobilellm_session_new_with_options(model, &so, &refused) ==
+        MOBILELLM_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(mobilellm_last_error(), "100000 threads") != NULL);
+  so.threads = 1;
+  so.context_length = 1u << 30;
+  CHECK(mobilellm_session_new_with_options(model, &so, &refused) ==
+        MOBILELLM_ERROR_INVALID_ARGUMENT);
+  so.context_length = 0;
+  so.struct_size = 4;
+  CHECK(mobilellm_session_new_with_options(model, &so, &refused) ==
+        MOBILELLM_ERROR_INVALID_ARGUMENT);
+  CHECK(refused == NULL);
+  CHECK(mobilellm_session_kv_cache_bytes(NULL) == 0);
+
   mobilellm_session_free(session);
   mobilellm_model_free(model);
   mobilellm_session_free(NULL);
