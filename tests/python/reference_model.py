@@ -227,6 +227,10 @@ class ReferenceModel:
                 x = x + (_silu(gate) * up) @ block["mlp.down_proj.weight"].T
         return _rms_norm(x, self.final_norm, c.rms_norm_eps) @ self.output.T
 
+    def _cached(self, x):
+        """What the KV cache keeps of keys (after RoPE) and values: here, everything."""
+        return x
+
     def _attention(self, block, h, rope, deviation):
         c = self.config
         T, D, H, Hkv = h.shape[0], c.head_dim, c.num_heads, c.num_kv_heads
@@ -236,6 +240,7 @@ class ReferenceModel:
         v = (h @ block["self_attn.v_proj.weight"].T).reshape(T, Hkv, D).transpose(1, 0, 2)
         interleaved = deviation == "rope-interleaved"
         q, k = _apply_rope(q, rope, interleaved), _apply_rope(k, rope, interleaved)
+        k, v = self._cached(k), self._cached(v)
         heads = np.arange(H)
         kv_of_head = heads % Hkv if deviation == "gqa-modulo" else heads // (H // Hkv)
         k, v = k[kv_of_head], v[kv_of_head]
